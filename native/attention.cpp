@@ -1,0 +1,2 @@
+// attention kernels: placeholder until written.
+#include "common.h"

@@ -1,0 +1,2 @@
+// elementwise kernels: placeholder until written.
+#include "common.h"

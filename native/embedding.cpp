@@ -1,0 +1,2 @@
+// embedding kernels: placeholder until written.
+#include "common.h"

@@ -1,0 +1,2 @@
+// gemm kernels: placeholder until written.
+#include "common.h"

@@ -1,0 +1,2 @@
+// gemm_blas kernels: placeholder until written.
+#include "common.h"

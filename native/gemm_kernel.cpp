@@ -1,0 +1,2 @@
+// gemm_kernel kernels: placeholder until written.
+#include "common.h"

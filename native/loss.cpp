@@ -1,0 +1,2 @@
+// loss kernels: placeholder until written.
+#include "common.h"

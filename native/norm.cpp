@@ -1,0 +1,2 @@
+// norm kernels: placeholder until written.
+#include "common.h"

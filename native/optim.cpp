@@ -1,0 +1,2 @@
+// optim kernels: placeholder until written.
+#include "common.h"

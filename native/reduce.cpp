@@ -1,0 +1,2 @@
+// reduce kernels: placeholder until written.
+#include "common.h"

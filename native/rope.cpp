@@ -1,0 +1,2 @@
+// rope kernels: placeholder until written.
+#include "common.h"

@@ -1,0 +1,2 @@
+// softmax kernels: placeholder until written.
+#include "common.h"

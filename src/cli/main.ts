@@ -1,0 +1,22 @@
+// The `llava` command line: one file per command under src/cli, registered here.
+// Each command module exports `register(program)`; order here is the order in --help.
+import { Command } from 'commander';
+import { register as doctor } from './doctor.js';
+
+const COMMANDS: readonly ((program: Command) => void)[] = [doctor];
+
+/** Parses argv and runs the chosen command; exits non-zero with a one-line error on failure. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = new Command('llava')
+    .description('LLaVA in TypeScript: data generation, training, inference, serving, evaluation')
+    .showHelpAfterError();
+  for (const add of COMMANDS) add(program);
+  try {
+    await program.parseAsync([...argv]);
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`llava: ${msg}\n`);
+    if (process.env.LLAVA_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+    process.exitCode = 1;
+  }
+}
