@@ -1,0 +1,484 @@
+// safetensors checkpoints: header reading with strict validation, sharded indexes, and a streaming writer.
+// Hand-written because the format is tiny and no npm package both refuses lying headers and leaves the bytes unread (a 14 GB file must be mapped natively, never loaded into a Buffer).
+
+import { closeSync, existsSync, fstatSync, openSync, readSync, readFileSync, renameSync, rmSync, statSync, writeSync, fsyncSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+/** Element types the safetensors format defines (names as written in headers). */
+export type SafetensorsDtype =
+  | 'BOOL'
+  | 'U8'
+  | 'I8'
+  | 'F8_E5M2'
+  | 'F8_E4M3'
+  | 'I16'
+  | 'U16'
+  | 'F16'
+  | 'BF16'
+  | 'I32'
+  | 'U32'
+  | 'F32'
+  | 'F64'
+  | 'I64'
+  | 'U64';
+
+/** Bytes per element of each dtype. */
+export const SAFETENSORS_DTYPE_BYTES: { readonly [D in SafetensorsDtype]: number } = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
+};
+
+/** Bytes of the little-endian u64 that opens every file and holds the header length. */
+const HEADER_LENGTH_BYTES = 8;
+/** Largest header we accept (the reference implementation's limit): guards against a garbage length. */
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/** Writers pad the header with spaces so tensor data starts 8-byte aligned (mappable as f64/i64). */
+const DATA_ALIGNMENT = 8;
+/** Key of the free-form string map in the header. */
+const METADATA_KEY = '__metadata__';
+/** File name of a sharded checkpoint's index. */
+export const SAFETENSORS_INDEX_NAME = 'model.safetensors.index.json';
+/** File name of an unsharded checkpoint. */
+export const SAFETENSORS_SINGLE_NAME = 'model.safetensors';
+
+/** One tensor as stored: enough to map or read its bytes without touching any other. */
+export interface TensorEntry {
+  /** Tensor name, e.g. `language_model.model.layers.0.mlp.up_proj.weight`. */
+  readonly name: string;
+  readonly dtype: SafetensorsDtype;
+  readonly shape: readonly number[];
+  /** File holding the bytes. */
+  readonly path: string;
+  /** Absolute offset of the first byte in the file (header included). */
+  readonly byteOffset: number;
+  readonly byteLength: number;
+}
+
+/** A validated safetensors file header. */
+export interface SafetensorsFile {
+  readonly path: string;
+  readonly fileBytes: number;
+  /** Offset where tensor data starts (8 + header length). */
+  readonly dataOffset: number;
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Tensors in file order (ascending byte offset). */
+  readonly tensors: ReadonlyMap<string, TensorEntry>;
+}
+
+/** A checkpoint: one file or several shards joined by an index. */
+export interface SafetensorsCheckpoint {
+  readonly files: readonly SafetensorsFile[];
+  /** Every tensor by name, across shards. */
+  readonly tensors: ReadonlyMap<string, TensorEntry>;
+  /** `__metadata__` of the first file, merged with the index's `metadata` (string values only). */
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** Thrown for files and headers that break the format; the message names the file and tensor. */
+export class SafetensorsError extends Error {
+  override readonly name = 'SafetensorsError';
+}
+
+function fail(path: string, what: string): never {
+  throw new SafetensorsError(`${path}: ${what}`);
+}
+
+/** True for a dtype name the format defines. */
+export function isSafetensorsDtype(s: unknown): s is SafetensorsDtype {
+  return typeof s === 'string' && Object.hasOwn(SAFETENSORS_DTYPE_BYTES, s);
+}
+
+/** Number of elements of a shape ([] is a scalar: 1). */
+export function shapeElements(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Bytes a tensor of this dtype and shape occupies. */
+export function tensorByteLength(dtype: SafetensorsDtype, shape: readonly number[]): number {
+  return shapeElements(shape) * SAFETENSORS_DTYPE_BYTES[dtype];
+}
+
+function readExactly(fd: number, length: number, position: number, path: string, what: string): Uint8Array {
+  const buf = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) fail(path, `file ends inside the ${what} (wanted ${length} bytes at offset ${position})`);
+    done += n;
+  }
+  return buf;
+}
+
+function parseShape(path: string, name: string, raw: unknown): number[] {
+  if (!Array.isArray(raw)) fail(path, `tensor "${name}": shape is not an array`);
+  return raw.map((d, i) => {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      fail(path, `tensor "${name}": shape[${i}] = ${JSON.stringify(d)} is not a non-negative integer`);
+    }
+    return d;
+  });
+}
+
+function parseOffsets(path: string, name: string, raw: unknown): [number, number] {
+  const ok =
+    Array.isArray(raw) &&
+    raw.length === 2 &&
+    raw.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0);
+  if (!ok) fail(path, `tensor "${name}": data_offsets ${JSON.stringify(raw)} is not [begin, end] of non-negative integers`);
+  const [begin, end] = raw as [number, number];
+  if (end < begin) fail(path, `tensor "${name}": data_offsets end ${end} is before begin ${begin}`);
+  return [begin, end];
+}
+
+function parseMetadata(path: string, raw: unknown): Record<string, string> {
+  if (raw === undefined) return {};
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(path, `${METADATA_KEY} is not an object`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'string') fail(path, `${METADATA_KEY}.${k} is not a string`);
+    out[k] = v;
+  }
+  return out;
+}
+
+interface RawEntry {
+  readonly name: string;
+  readonly dtype: SafetensorsDtype;
+  readonly shape: number[];
+  readonly begin: number;
+  readonly end: number;
+}
+
+function parseEntry(path: string, name: string, raw: unknown): RawEntry {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(path, `tensor "${name}": entry is not an object`);
+  const r = raw as Record<string, unknown>;
+  if (!isSafetensorsDtype(r.dtype)) fail(path, `tensor "${name}": unknown dtype ${JSON.stringify(r.dtype)}`);
+  const shape = parseShape(path, name, r.shape);
+  const [begin, end] = parseOffsets(path, name, r.data_offsets);
+  const expected = tensorByteLength(r.dtype, shape);
+  if (end - begin !== expected) {
+    fail(path, `tensor "${name}": ${r.dtype} [${shape.join(', ')}] needs ${expected} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
+  }
+  return { name, dtype: r.dtype, shape, begin, end };
+}
+
+/**
+ * Validates a header's JSON against the file it came from and returns the tensors.
+ * Rules (those of the reference implementation): every dtype known, every byte span equal to
+ * shape x dtype size, spans in ascending order, each starting where the previous ended (no
+ * overlap, no hole), the last ending exactly at the end of the file.
+ */
+export function parseSafetensorsHeader(path: string, headerJson: string, dataOffset: number, fileBytes: number): SafetensorsFile {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(headerJson);
+  } catch (e) {
+    fail(path, `header is not valid JSON (${(e as Error).message})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) fail(path, 'header is not a JSON object');
+  const entries: RawEntry[] = [];
+  let metadata: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(parsed)) {
+    if (name === METADATA_KEY) metadata = parseMetadata(path, raw);
+    else entries.push(parseEntry(path, name, raw));
+  }
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  const dataBytes = fileBytes - dataOffset;
+  let cursor = 0;
+  let previous = '';
+  for (const e of entries) {
+    if (e.begin < cursor) fail(path, `tensor "${e.name}" [${e.begin}, ${e.end}] overlaps tensor "${previous}" (which ends at ${cursor})`);
+    if (e.begin > cursor) fail(path, `tensor "${e.name}" starts at ${e.begin}, leaving a hole after ${previous ? `"${previous}"` : 'the header'} (ends at ${cursor})`);
+    if (e.end > dataBytes) fail(path, `tensor "${e.name}" [${e.begin}, ${e.end}] runs past the end of the data (${dataBytes} bytes)`);
+    cursor = e.end;
+    previous = e.name;
+  }
+  if (cursor !== dataBytes) fail(path, `the tensors cover ${cursor} bytes but the file holds ${dataBytes} bytes of data`);
+  const tensors = new Map<string, TensorEntry>();
+  for (const e of entries) {
+    tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, path, byteOffset: dataOffset + e.begin, byteLength: e.end - e.begin });
+  }
+  return { path, fileBytes, dataOffset, metadata, tensors };
+}
+
+/** Reads and validates a safetensors file's header; reads no tensor data. */
+export function readSafetensorsHeader(path: string): SafetensorsFile {
+  if (!existsSync(path)) fail(path, 'file not found');
+  const fd = openSync(path, 'r');
+  try {
+    const fileBytes = fstatSync(fd).size;
+    if (fileBytes < HEADER_LENGTH_BYTES) fail(path, `file is ${fileBytes} bytes, too short for a safetensors header`);
+    const lengthBytes = readExactly(fd, HEADER_LENGTH_BYTES, 0, path, 'header length');
+    const headerLength = new DataView(lengthBytes.buffer).getBigUint64(0, true);
+    if (headerLength > BigInt(MAX_HEADER_BYTES)) fail(path, `header length ${headerLength} exceeds the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file?)`);
+    const n = Number(headerLength);
+    if (HEADER_LENGTH_BYTES + n > fileBytes) fail(path, `header length ${n} runs past the end of the ${fileBytes}-byte file`);
+    const headerBytes = readExactly(fd, n, HEADER_LENGTH_BYTES, path, 'header');
+    let headerJson: string;
+    try {
+      headerJson = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+    } catch {
+      fail(path, 'header is not valid UTF-8');
+    }
+    return parseSafetensorsHeader(path, headerJson, HEADER_LENGTH_BYTES + n, fileBytes);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Largest tensor readTensorBytes copies into JS memory; bigger ones must be mapped natively. */
+export const MAX_READ_BYTES = 2 ** 31 - 1;
+
+/** Copies one tensor's bytes into memory (for small tensors, tests and tools; map big checkpoints instead). */
+export function readTensorBytes(entry: TensorEntry): Uint8Array {
+  if (entry.byteLength > MAX_READ_BYTES) {
+    fail(entry.path, `tensor "${entry.name}" is ${entry.byteLength} bytes, too large to read into memory; map the file instead`);
+  }
+  const fd = openSync(entry.path, 'r');
+  try {
+    return readExactly(fd, entry.byteLength, entry.byteOffset, entry.path, `data of tensor "${entry.name}"`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readIndex(indexPath: string): { weightMap: Map<string, string>; metadata: Record<string, string> } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(indexPath, 'utf8'));
+  } catch (e) {
+    fail(indexPath, `cannot read index (${(e as Error).message})`);
+  }
+  const wm = (parsed as { weight_map?: unknown } | null)?.weight_map;
+  if (wm === null || typeof wm !== 'object' || Array.isArray(wm)) fail(indexPath, 'weight_map is missing or not an object');
+  const weightMap = new Map<string, string>();
+  for (const [name, file] of Object.entries(wm as Record<string, unknown>)) {
+    if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) fail(indexPath, `weight_map["${name}"] is not a plain file name`);
+    weightMap.set(name, file);
+  }
+  const metadata: Record<string, string> = {};
+  const rawMeta = (parsed as { metadata?: unknown }).metadata;
+  if (rawMeta && typeof rawMeta === 'object') {
+    for (const [k, v] of Object.entries(rawMeta)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  return { weightMap, metadata };
+}
+
+function openSharded(indexPath: string): SafetensorsCheckpoint {
+  const dir = dirname(indexPath);
+  const { weightMap, metadata } = readIndex(indexPath);
+  const fileNames = [...new Set(weightMap.values())].sort();
+  const files = fileNames.map((f) => readSafetensorsHeader(join(dir, f)));
+  const tensors = new Map<string, TensorEntry>();
+  for (const file of files) {
+    for (const [name, entry] of file.tensors) {
+      const listed = weightMap.get(name);
+      if (listed === undefined) fail(file.path, `tensor "${name}" is not listed in ${basename(indexPath)}`);
+      if (listed !== basename(file.path)) fail(file.path, `tensor "${name}" is listed in ${basename(indexPath)} under ${listed}`);
+      tensors.set(name, entry);
+    }
+  }
+  for (const [name, file] of weightMap) {
+    if (!tensors.has(name)) fail(join(dir, file), `tensor "${name}" listed in ${basename(indexPath)} is not in the file`);
+  }
+  return { files, tensors, metadata: { ...files[0]?.metadata, ...metadata } };
+}
+
+/**
+ * Opens a checkpoint given a directory (model.safetensors.index.json, else model.safetensors,
+ * else the only *.safetensors file), an index file, or a single .safetensors file.
+ */
+export function openSafetensors(pathOrDir: string): SafetensorsCheckpoint {
+  if (!existsSync(pathOrDir)) fail(pathOrDir, 'not found');
+  if (statSync(pathOrDir).isDirectory()) {
+    const index = join(pathOrDir, SAFETENSORS_INDEX_NAME);
+    if (existsSync(index)) return openSharded(index);
+    const single = join(pathOrDir, SAFETENSORS_SINGLE_NAME);
+    if (existsSync(single)) return openSafetensors(single);
+    fail(pathOrDir, `no ${SAFETENSORS_INDEX_NAME} or ${SAFETENSORS_SINGLE_NAME} in the directory`);
+  }
+  if (pathOrDir.endsWith('.json')) return openSharded(pathOrDir);
+  const file = readSafetensorsHeader(pathOrDir);
+  return { files: [file], tensors: file.tensors, metadata: file.metadata };
+}
+
+// ---------------------------------------------------------------- writing
+
+/** What the writer needs to know about a tensor before any bytes are written. */
+export interface TensorSpec {
+  readonly name: string;
+  readonly dtype: SafetensorsDtype;
+  readonly shape: readonly number[];
+}
+
+/** A tensor's bytes: one array, or chunks produced on demand (so a large tensor never sits whole in memory). */
+export type TensorBytes = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/** A tensor to write: its spec plus a function producing its bytes, called once, in write order. */
+export interface TensorToWrite extends TensorSpec {
+  readonly data: () => TensorBytes | Promise<TensorBytes>;
+}
+
+/** Options of the writers. */
+export interface WriteOptions {
+  /** String map stored as `__metadata__` (e.g. `{ format: 'pt' }`). */
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+/** Options of the sharded writer. */
+export interface ShardedWriteOptions extends WriteOptions {
+  /** Start a new shard before a tensor that would take the current one past this many bytes. */
+  readonly maxShardBytes: number;
+}
+
+function validateSpecs(path: string, specs: readonly TensorSpec[]): void {
+  const seen = new Set<string>();
+  for (const s of specs) {
+    if (s.name === METADATA_KEY || s.name.length === 0) fail(path, `invalid tensor name ${JSON.stringify(s.name)}`);
+    if (seen.has(s.name)) fail(path, `tensor "${s.name}" is given twice`);
+    seen.add(s.name);
+    if (!isSafetensorsDtype(s.dtype)) fail(path, `tensor "${s.name}": unknown dtype ${JSON.stringify(s.dtype)}`);
+    s.shape.forEach((d, i) => {
+      if (!Number.isSafeInteger(d) || d < 0) fail(path, `tensor "${s.name}": shape[${i}] = ${d} is not a non-negative integer`);
+    });
+  }
+}
+
+/** Builds the header bytes (length prefix + JSON padded with spaces to the data alignment). */
+export function encodeSafetensorsHeader(specs: readonly TensorSpec[], metadata?: Readonly<Record<string, string>>): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length > 0) header[METADATA_KEY] = metadata;
+  let offset = 0;
+  for (const s of specs) {
+    const end = offset + tensorByteLength(s.dtype, s.shape);
+    header[s.name] = { dtype: s.dtype, shape: [...s.shape], data_offsets: [offset, end] };
+    offset = end;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil((HEADER_LENGTH_BYTES + json.length) / DATA_ALIGNMENT) * DATA_ALIGNMENT - HEADER_LENGTH_BYTES;
+  const out = new Uint8Array(HEADER_LENGTH_BYTES + padded).fill(0x20);
+  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
+  out.set(json, HEADER_LENGTH_BYTES);
+  return out;
+}
+
+async function* chunksOf(bytes: TensorBytes): AsyncIterable<Uint8Array> {
+  if (bytes instanceof Uint8Array) yield bytes;
+  else yield* bytes;
+}
+
+function writeAll(fd: number, chunk: Uint8Array): void {
+  let done = 0;
+  while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done);
+}
+
+function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+}
+
+/**
+ * Writes one safetensors file: the header from the specs, then each tensor's bytes in order as
+ * the caller produces them. Goes through a temp file renamed into place, so a failure (including
+ * a tensor whose byte count does not match its shape) leaves no half-written file.
+ */
+export async function writeSafetensors(path: string, tensors: readonly TensorToWrite[], options: WriteOptions = {}): Promise<void> {
+  validateSpecs(path, tensors);
+  const tmp = tempPathFor(path);
+  const fd = openSync(tmp, 'w');
+  let closed = false;
+  try {
+    writeAll(fd, encodeSafetensorsHeader(tensors, options.metadata));
+    for (const t of tensors) {
+      const expected = tensorByteLength(t.dtype, t.shape);
+      let written = 0;
+      for await (const chunk of chunksOf(await t.data())) {
+        if (written + chunk.length > expected) fail(path, `tensor "${t.name}": data exceeds the ${expected} bytes of ${t.dtype} [${t.shape.join(', ')}]`);
+        writeAll(fd, chunk);
+        written += chunk.length;
+      }
+      if (written !== expected) fail(path, `tensor "${t.name}": got ${written} bytes of data, ${t.dtype} [${t.shape.join(', ')}] needs ${expected}`);
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+    closed = true;
+    renameSync(tmp, path);
+  } catch (e) {
+    if (!closed) closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Splits tensors (in order) into shards of at most maxBytes each; a tensor larger than that gets a shard of its own. */
+export function planShards<T extends TensorSpec>(tensors: readonly T[], maxBytes: number): T[][] {
+  if (!(maxBytes > 0)) throw new SafetensorsError(`maxShardBytes must be positive, got ${maxBytes}`);
+  const shards: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const t of tensors) {
+    const n = tensorByteLength(t.dtype, t.shape);
+    if (current.length > 0 && bytes + n > maxBytes) {
+      shards.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(t);
+    bytes += n;
+  }
+  if (current.length > 0 || shards.length === 0) shards.push(current);
+  return shards;
+}
+
+/** Shard file name as transformers writes it: model-00001-of-00003.safetensors. */
+export function shardFileName(index: number, count: number): string {
+  const pad = (n: number) => String(n).padStart(5, '0');
+  return `model-${pad(index + 1)}-of-${pad(count)}.safetensors`;
+}
+
+/**
+ * Writes a checkpoint into `dir`: `model.safetensors` when everything fits in one shard, else
+ * numbered shards plus `model.safetensors.index.json` (written last, so a reader never sees an
+ * index whose shards are missing). Returns the paths written.
+ */
+export async function writeShardedSafetensors(dir: string, tensors: readonly TensorToWrite[], options: ShardedWriteOptions): Promise<string[]> {
+  validateSpecs(dir, tensors);
+  const shards = planShards(tensors, options.maxShardBytes);
+  if (shards.length === 1) {
+    const path = join(dir, SAFETENSORS_SINGLE_NAME);
+    await writeSafetensors(path, tensors, options);
+    return [path];
+  }
+  const written: string[] = [];
+  const weightMap: Record<string, string> = {};
+  let totalSize = 0;
+  for (const [i, shard] of shards.entries()) {
+    const name = shardFileName(i, shards.length);
+    await writeSafetensors(join(dir, name), shard, options);
+    written.push(join(dir, name));
+    for (const t of shard) {
+      weightMap[t.name] = name;
+      totalSize += tensorByteLength(t.dtype, t.shape);
+    }
+  }
+  const indexPath = join(dir, SAFETENSORS_INDEX_NAME);
+  const tmp = tempPathFor(indexPath);
+  const fd = openSync(tmp, 'w');
+  writeAll(fd, new TextEncoder().encode(JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n'));
+  closeSync(fd);
+  renameSync(tmp, indexPath);
+  written.push(indexPath);
+  return written;
+}
