@@ -1,0 +1,94 @@
+// The world's rasteriser: draws a scene into an RGB buffer at any size, anti-aliased by
+// supersampling each edge pixel. Hand-written because the shapes must match the boxes exactly.
+
+import { insideShape } from './geometry.js';
+import type { Scene, SceneObject } from './scene.js';
+import { objectBox } from './scene.js';
+import type { Rgb } from './vocabulary.js';
+
+/** Largest image side the world renders (CLIP ViT-L/14-336's input). */
+export const MAX_IMAGE_SIZE = 336;
+/** Smallest side at which the smallest shapes still cover a few pixels. */
+export const MIN_IMAGE_SIZE = 16;
+/** Subsamples per pixel along each axis; coverage is counted over SUPERSAMPLE^2 points. */
+const SUPERSAMPLE = 4;
+
+/** An 8-bit RGB image, rows top to bottom, 3 bytes per pixel. */
+export interface RgbImage {
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8Array;
+}
+
+/** Throws unless `size` is an integer side the world supports. */
+export function checkImageSize(size: number): void {
+  if (!Number.isInteger(size) || size < MIN_IMAGE_SIZE || size > MAX_IMAGE_SIZE) {
+    throw new Error(`image size must be an integer from ${MIN_IMAGE_SIZE} to ${MAX_IMAGE_SIZE} px, got ${size}`);
+  }
+}
+
+function gradientT(direction: Scene['background']['direction'], u: number, v: number): number {
+  switch (direction) {
+    case 'vertical':
+      return v;
+    case 'horizontal':
+      return u;
+    case 'diagonal':
+      return (u + v) / 2;
+    default:
+      return direction satisfies never;
+  }
+}
+
+function paintBackground(img: RgbImage, bg: Scene['background']): void {
+  const { width: w, height: h, data } = img;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const t = gradientT(bg.direction, (x + 0.5) / w, (y + 0.5) / h);
+      const p = 3 * (y * w + x);
+      for (let c = 0; c < 3; c++) data[p + c] = Math.round(bg.from[c]! + (bg.to[c]! - bg.from[c]!) * t);
+    }
+  }
+}
+
+/** Share (0..1) of pixel (px, py) the object covers, counted on a SUPERSAMPLE x SUPERSAMPLE grid. */
+function coverage(o: SceneObject, size: number, px: number, py: number): number {
+  const inv = 1 / (o.scale * size);
+  let hits = 0;
+  for (let sy = 0; sy < SUPERSAMPLE; sy++) {
+    const uy = ((py + (sy + 0.5) / SUPERSAMPLE) - o.cy * size) * inv;
+    for (let sx = 0; sx < SUPERSAMPLE; sx++) {
+      const ux = ((px + (sx + 0.5) / SUPERSAMPLE) - o.cx * size) * inv;
+      if (insideShape(o.shape, ux, uy)) hits++;
+    }
+  }
+  return hits / (SUPERSAMPLE * SUPERSAMPLE);
+}
+
+function blend(data: Uint8Array, p: number, rgb: Rgb, a: number): void {
+  for (let c = 0; c < 3; c++) data[p + c] = Math.round(data[p + c]! * (1 - a) + rgb[c]! * a);
+}
+
+function paintObject(img: RgbImage, o: SceneObject): void {
+  const size = img.width;
+  const b = objectBox(o);
+  const x0 = Math.max(0, Math.floor(b.x0 * size));
+  const y0 = Math.max(0, Math.floor(b.y0 * size));
+  const x1 = Math.min(size, Math.ceil(b.x1 * size));
+  const y1 = Math.min(size, Math.ceil(b.y1 * size));
+  for (let py = y0; py < y1; py++) {
+    for (let px = x0; px < x1; px++) {
+      const a = coverage(o, size, px, py);
+      if (a > 0) blend(img.data, 3 * (py * size + px), o.rgb, a);
+    }
+  }
+}
+
+/** Renders a scene to a square RGB image of side `size` (16..336 px). */
+export function renderScene(scene: Scene, size: number): RgbImage {
+  checkImageSize(size);
+  const img: RgbImage = { width: size, height: size, data: new Uint8Array(size * size * 3) };
+  paintBackground(img, scene.background);
+  for (const o of scene.objects) paintObject(img, o);
+  return img;
+}
