@@ -2,7 +2,7 @@
 // Rejects non-images and oversized images (from the header, before decoding pixels); never rotates by EXIF, as CLIPImageProcessor does not.
 
 import { existsSync, readFileSync } from 'node:fs';
-import sharp from 'sharp';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { MAX_IMAGE_PIXELS } from './constants.js';
 import type { PixelBuffer } from './pillowResize.js';
 
@@ -81,7 +81,7 @@ function readInput(input: string | Uint8Array, label: string): Uint8Array {
 /** Reads only the header: width and height, or a clear error for a non-image. */
 export async function readImageSize(input: string | Uint8Array, label = typeof input === 'string' ? input : 'image'): Promise<{ width: number; height: number }> {
   const bytes = readInput(input, label);
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     meta = await sharp(bytes).metadata();
   } catch (e) {
@@ -105,7 +105,7 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeOpt
   if (width * height > maxPixels) {
     throw new ImageDecodeError(`${label}: ${width}x${height} = ${width * height} pixels exceeds the limit of ${maxPixels}`);
   }
-  let decoded: { data: Buffer; info: sharp.OutputInfo };
+  let decoded: { data: Buffer; info: OutputInfo };
   try {
     decoded = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
       .keepIccProfile()
