@@ -1,0 +1,115 @@
+// Reverse pass: walks the recorded graph from a scalar loss in reverse creation order,
+// applies the gradient rules, accumulates into leaves' .grad, and frees saved tensors.
+import type { Tensor } from '../tensor/tensor.js';
+import { contiguousCopy, full } from '../tensor/tensor.js';
+import { keep } from '../tensor/scope.js';
+import type { Node } from './node.js';
+import { noGrad, releaseNode } from './tape.js';
+import { GRAD_RULES, type GradRule } from './rules.js';
+import { formatShape, shapesEqual } from '../tensor/shape.js';
+import { add } from '../tensor/ops/elementwise.js';
+
+/** Options of backward. */
+export interface BackwardOptions {
+  /** Gradient of the output (default: 1 for a scalar). */
+  readonly grad?: Tensor;
+  /** Keep saved tensors so backward can run again over the same graph. */
+  readonly retainGraph?: boolean;
+}
+
+/** All tensors reachable from root through recorded nodes, creators ordered newest first. */
+function collect(root: Tensor): Tensor[] {
+  const seen = new Set<Tensor>();
+  const order: Tensor[] = [];
+  const stack: Tensor[] = [root];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    if (!t.node) continue;
+    order.push(t);
+    for (const i of t.node.inputs) if (i.requiresGrad && !seen.has(i)) stack.push(i);
+  }
+  // A node's output is created after its inputs' outputs, so seq orders the graph topologically.
+  return order.sort((a, b) => b.node!.seq - a.node!.seq);
+}
+
+/**
+ * Computes gradients of `root` with respect to every leaf that requires grad,
+ * adding them into each leaf's `.grad` (so several backward calls accumulate).
+ */
+export function backward(root: Tensor, opts: BackwardOptions = {}): void {
+  if (!root.requiresGrad) throw new Error('backward: the tensor does not require grad (no parameter contributed to it)');
+  if (!opts.grad && root.size !== 1) throw new Error(`backward: a non-scalar output ${formatShape(root.shape)} needs an explicit grad`);
+  noGrad(() => {
+    const grads = new Map<Tensor, Tensor>();
+    grads.set(root, opts.grad ? opts.grad.view(opts.grad.shape, opts.grad.strides) : full(root.shape, 1, { backend: root.backend }));
+    if (!root.node) {
+      accumulateLeaf(root, grads.get(root)!);
+      return;
+    }
+    for (const t of collect(root)) {
+      const node = t.node!;
+      const g = grads.get(t);
+      grads.delete(t);
+      if (g) {
+        const rule = GRAD_RULES[node.op] as GradRule<typeof node.op>;
+        if (rule === 'nondifferentiable') throw new Error(`backward: op ${node.op} is not differentiable`);
+        const inputGrads = (rule as (n: Node, g: Tensor) => (Tensor | undefined)[])(node, g);
+        g.dispose();
+        node.inputs.forEach((input, i) => route(input, inputGrads[i], grads));
+      }
+      if (!opts.retainGraph) releaseNode(node);
+    }
+    for (const g of grads.values()) g.dispose();
+  });
+}
+
+function route(input: Tensor, g: Tensor | undefined, grads: Map<Tensor, Tensor>): void {
+  if (!g) return;
+  if (!input.requiresGrad) {
+    g.dispose();
+    return;
+  }
+  if (!shapesEqual(g.shape, input.shape)) {
+    throw new Error(`backward: gradient ${formatShape(g.shape)} does not match input ${formatShape(input.shape)}`);
+  }
+  if (!input.node) {
+    accumulateLeaf(input, g);
+    return;
+  }
+  const prev = grads.get(input);
+  if (!prev) {
+    grads.set(input, g);
+    return;
+  }
+  grads.set(input, sumInto(prev, g));
+}
+
+/** True when t is the only holder of a plain contiguous buffer, so writing into it is safe. */
+function exclusive(t: Tensor): boolean {
+  return t.storage.refCount === 1 && t.isContiguous && t.offset === 0 && !t.strides.some((s, i) => s === 0 && t.shape[i] !== 1);
+}
+
+/** prev + g, written into prev when prev's memory is exclusively its own. */
+function sumInto(prev: Tensor, g: Tensor): Tensor {
+  if (exclusive(prev)) {
+    prev.backend.binary('add', prev.shape, prev.ref, g.ref, prev.ptr);
+    g.dispose();
+    return prev;
+  }
+  const out = add(prev, g);
+  prev.dispose();
+  g.dispose();
+  return out;
+}
+
+function accumulateLeaf(leaf: Tensor, g: Tensor): void {
+  if (!leaf.grad) {
+    const owned = exclusive(g) ? g : contiguousCopy(g);
+    if (owned !== g) g.dispose();
+    leaf.grad = keep(owned);
+    return;
+  }
+  leaf.grad = keep(sumInto(leaf.grad, g));
+}

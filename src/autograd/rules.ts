@@ -1,0 +1,307 @@
+// Gradient rules: one exhaustive, type-checked table over the recorded op set. Each rule
+// maps (node, gradient of the output) to gradients of the node's inputs.
+// Rules run under noGrad and return fresh tensors or views (never the incoming gradient itself).
+import type { UnaryOp } from '../backend/types.js';
+import type { Node, Op } from './node.js';
+import { Tensor, empty, full, zeros } from '../tensor/tensor.js';
+import { contiguous, emptyLike, expand, permute, reshape } from '../tensor/ops/view.js';
+import { binary, cast, div, lt, mul, neg, where } from '../tensor/ops/elementwise.js';
+import { sumTo } from '../tensor/ops/reduce.js';
+import { matmul } from '../tensor/ops/matmul.js';
+import { headLayout } from '../tensor/ops/nn.js';
+import { DTYPE_BYTES } from '../tensor/dtype.js';
+
+/** Gradients of each input (undefined: none flows to that input). */
+export type Grads = (Tensor | undefined)[];
+
+/** A backward rule for op O, or a marker that the op has no gradient. */
+export type GradRule<O extends Op> = ((node: Node<O>, g: Tensor) => Grads) | 'nondifferentiable';
+
+/** Unary ops whose derivative the kernel computes from the input x. */
+function unaryGrad(node: Node<'unary'>, g: Tensor): Grads {
+  const { op, alpha, beta } = node.attrs;
+  if (op === 'affine') return [mul(g, alpha)];
+  const x = node.saved[0]!;
+  const gc = contiguous(g);
+  const dx = empty(x.shape, { backend: x.backend });
+  x.backend.unaryBackward(op satisfies UnaryOp, x.size, x.ptr, gc.ptr, dx.ptr, alpha, beta);
+  gc.dispose();
+  return [dx];
+}
+
+function binaryGrad(node: Node<'binary'>, g: Tensor): Grads {
+  const [a, b] = node.inputs as [Tensor, Tensor];
+  switch (node.attrs.op) {
+    case 'add':
+      return [sumTo(g, a.shape), sumTo(g, b.shape)];
+    case 'sub': {
+      const gb = sumTo(g, b.shape);
+      const ngb = neg(gb);
+      gb.dispose();
+      return [sumTo(g, a.shape), ngb];
+    }
+    case 'mul': {
+      const [sa, sb] = node.saved as [Tensor, Tensor];
+      return [reduced(mul(g, sb), a.shape), reduced(mul(g, sa), b.shape)];
+    }
+    case 'div': {
+      const [sa, sb] = node.saved as [Tensor, Tensor];
+      const ga = reduced(div(g, sb), a.shape);
+      const q = div(sa, sb);
+      const q2 = div(q, sb);
+      const gbPos = mul(g, q2);
+      const gb = reduced(neg(gbPos), b.shape);
+      for (const t of [q, q2, gbPos]) t.dispose();
+      return [ga, gb];
+    }
+    case 'max':
+    case 'min': {
+      // The larger (smaller) input takes the gradient; ties go to a.
+      const [sa, sb] = node.saved as [Tensor, Tensor];
+      const bWins = node.attrs.op === 'max' ? lt(sa, sb) : lt(sb, sa);
+      const zero = full([], 0, { backend: g.backend });
+      const ga = reduced(where(bWins, zero, g), a.shape);
+      const gb = reduced(where(bWins, g, zero), b.shape);
+      bWins.dispose();
+      zero.dispose();
+      return [ga, gb];
+    }
+    case 'eq':
+    case 'lt':
+    case 'gt':
+      return [undefined, undefined];
+    default:
+      return node.attrs.op satisfies never;
+  }
+}
+
+/** sumTo, disposing the unreduced input. */
+function reduced(t: Tensor, shape: readonly number[]): Tensor {
+  const r = sumTo(t, shape);
+  t.dispose();
+  return r;
+}
+
+function reduceGrad(node: Node<'reduce'>, g: Tensor): Grads {
+  const x = node.inputs[0]!;
+  const { op, axes } = node.attrs;
+  const keptShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const gk = reshape(g, keptShape);
+  const ge = expand(gk, x.shape);
+  gk.dispose();
+  switch (op) {
+    case 'sum':
+      return [ge];
+    case 'sumsq': {
+      const x2 = mul(node.saved[0]!, 2);
+      const out = mul(ge, x2);
+      x2.dispose();
+      ge.dispose();
+      return [out];
+    }
+    case 'max':
+    case 'min': {
+      const [sx, out] = node.saved as [Tensor, Tensor];
+      const ok = reshape(out, keptShape);
+      const hit = binary(sx, ok, 'eq');
+      const gx = mul(ge, hit);
+      for (const t of [ok, hit, ge]) t.dispose();
+      return [gx];
+    }
+    default:
+      return op satisfies never;
+  }
+}
+
+function matmulGrad(node: Node<'matmul'>, g: Tensor): Grads {
+  const [a, b] = node.saved as [Tensor, Tensor];
+  const [ia, ib] = node.inputs as [Tensor, Tensor];
+  let ga: Tensor | undefined;
+  let gb: Tensor | undefined;
+  if (ia.requiresGrad) {
+    const bt = transposeLast(b);
+    ga = reduced(matmul(g, bt), a.shape);
+    bt.dispose();
+  }
+  if (ib.requiresGrad) {
+    if (b.ndim === 2 && a.ndim > 2) {
+      // Weight gradient of a batched input: one GEMM over all rows.
+      const k = a.dim(-1);
+      const a2 = reshape(a, [a.size / k, k]);
+      const g2 = reshape(g, [g.size / g.dim(-1), g.dim(-1)]);
+      const at = transposeLast(a2);
+      gb = matmul(at, g2);
+      for (const t of [a2, g2, at]) t.dispose();
+    } else {
+      const at = transposeLast(a);
+      gb = reduced(matmul(at, g), b.shape);
+      at.dispose();
+    }
+  }
+  return [ga, gb];
+}
+
+function transposeLast(x: Tensor): Tensor {
+  const perm = [...x.shape.keys()];
+  perm[x.ndim - 1] = x.ndim - 2;
+  perm[x.ndim - 2] = x.ndim - 1;
+  return permute(x, perm);
+}
+
+function narrowGrad(node: Node<'narrow'>, g: Tensor): Grads {
+  const { dim, start, inputShape } = node.attrs;
+  const out = zeros(inputShape, { backend: g.backend });
+  const dst = { ptr: out.ptr + start * out.strides[dim]! * DTYPE_BYTES.f32, strides: out.strides };
+  g.backend.copy('f32', g.shape, g.ref, dst);
+  return [out];
+}
+
+function concatGrad(node: Node<'concat'>, g: Tensor): Grads {
+  const { dim, sizes } = node.attrs;
+  let start = 0;
+  return sizes.map((n) => {
+    const shape = [...g.shape];
+    shape[dim] = n;
+    const part = g.view(shape, g.strides, g.offset + start * g.strides[dim]!);
+    start += n;
+    return part;
+  });
+}
+
+function layerNormGrad(node: Node<'layerNorm'>, g: Tensor): Grads {
+  const [x, mean, rstd] = node.saved as [Tensor, Tensor, Tensor];
+  const weight = node.inputs[1];
+  const bias = node.inputs[2];
+  const cols = x.dim(-1);
+  const rows = x.size / cols;
+  const gc = contiguous(g);
+  const dx = empty(x.shape, { backend: x.backend });
+  const dw = weight ? zeros([cols], { backend: x.backend }) : undefined;
+  const db = bias ? zeros([cols], { backend: x.backend }) : undefined;
+  x.backend.layerNormBackward(rows, cols, gc.ptr, x.ptr, weight?.ptr ?? 0, mean.ptr, rstd.ptr, dx.ptr, dw?.ptr ?? 0, db?.ptr ?? 0);
+  gc.dispose();
+  return [dx, dw, db];
+}
+
+function rmsNormGrad(node: Node<'rmsNorm'>, g: Tensor): Grads {
+  const [x, rstd] = node.saved as [Tensor, Tensor];
+  const weight = node.inputs[1];
+  const cols = x.dim(-1);
+  const gc = contiguous(g);
+  const dx = empty(x.shape, { backend: x.backend });
+  const dw = weight ? zeros([cols], { backend: x.backend }) : undefined;
+  x.backend.rmsNormBackward(x.size / cols, cols, gc.ptr, x.ptr, weight?.ptr ?? 0, rstd.ptr, dx.ptr, dw?.ptr ?? 0);
+  gc.dispose();
+  return [dx, dw];
+}
+
+function ropeGrad(node: Node<'rope'>, g: Tensor): Grads {
+  const [positions] = node.saved as [Tensor];
+  const [B, H, T, D] = g.shape as [number, number, number, number];
+  const gu = g.strides[3] === 1 ? g.view(g.shape, g.strides) : contiguous(g);
+  const dx = emptyLike(gu);
+  g.backend.rope(B, H, T, D, node.attrs.rotDim, headLayout(gu), headLayout(dx), positions.ptr, node.attrs.theta, true);
+  gu.dispose();
+  return [dx];
+}
+
+function attentionGrad(node: Node<'attention'>, g: Tensor): Grads {
+  const [q, k, v, out, lse, mask] = node.saved as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | undefined];
+  const gu = g.strides[3] === 1 ? g.view(g.shape, g.strides) : contiguous(g);
+  const dq = emptyLike(q);
+  const dk = emptyLike(k);
+  const dv = emptyLike(v);
+  const [B, Hq, Tq, D] = q.shape as [number, number, number, number];
+  q.backend.attentionBackward({
+    batch: B,
+    headsQ: Hq,
+    headsKV: k.dim(1),
+    tq: Tq,
+    tk: k.dim(2),
+    headDim: D,
+    scale: node.attrs.scale,
+    causal: node.attrs.causal,
+    keyMask: mask?.ptr ?? 0,
+    q: headLayout(q),
+    k: headLayout(k),
+    v: headLayout(v),
+    out: headLayout(out),
+    lse: lse.ptr,
+    dout: headLayout(gu),
+    dq: headLayout(dq),
+    dk: headLayout(dk),
+    dv: headLayout(dv),
+  });
+  gu.dispose();
+  return [dq, dk, dv];
+}
+
+function crossEntropyGrad(node: Node<'crossEntropy'>, g: Tensor): Grads {
+  const [logits, targets, lse] = node.saved as [Tensor, Tensor, Tensor];
+  const [N, V] = logits.shape as [number, number];
+  const { count, ignoreIndex } = node.attrs;
+  const scale = count > 0 ? g.item() / count : 0;
+  const dloss = full([N], scale, { backend: g.backend });
+  const dlogits = empty([N, V], { backend: g.backend });
+  g.backend.crossEntropyBackward(N, V, logits.ptr, targets.ptr, ignoreIndex, lse.ptr, dloss.ptr, dlogits.ptr);
+  dloss.dispose();
+  return [dlogits];
+}
+
+function embeddingGrad(node: Node<'embedding'>, g: Tensor): Grads {
+  const [ids] = node.saved as [Tensor];
+  const weight = node.inputs[0]!;
+  const [V, C] = weight.shape as [number, number];
+  const gc = contiguous(g);
+  const dw = zeros([V, C], { backend: g.backend });
+  g.backend.embeddingBackward(ids.size, C, ids.ptr, gc.ptr, dw.ptr);
+  gc.dispose();
+  return [dw];
+}
+
+function softmaxGrad(node: Node<'softmax'>, g: Tensor): Grads {
+  const [y] = node.saved as [Tensor];
+  const cols = y.dim(-1);
+  const gc = contiguous(g);
+  const dx = empty(y.shape, { backend: y.backend });
+  y.backend.softmaxBackward(y.size / cols, cols, y.ptr, gc.ptr, dx.ptr, node.attrs.log);
+  gc.dispose();
+  return [dx];
+}
+
+/** The rule table: adding an op to OpAttrs without a rule here is a compile error. */
+export const GRAD_RULES: { readonly [O in Op]: GradRule<O> } = {
+  reshape: (node, g) => [reshape(g, node.attrs.inputShape)],
+  permute: (node, g) => {
+    const inv = new Array<number>(node.attrs.perm.length);
+    node.attrs.perm.forEach((p, i) => (inv[p] = i));
+    return [permute(g, inv)];
+  },
+  narrow: narrowGrad,
+  expand: (node, g) => [sumTo(g, node.attrs.inputShape)],
+  contiguous: (_node, g) => [g.view(g.shape, g.strides)],
+  cast: (node, g) => [cast(g, node.attrs.from)],
+  unary: unaryGrad,
+  binary: binaryGrad,
+  where: (node, g) => {
+    const [cond] = node.saved as [Tensor];
+    const [a, b] = node.inputs as [Tensor, Tensor];
+    const zero = full([], 0, { backend: g.backend });
+    const ga = reduced(where(cond, g, zero), a.shape);
+    const gb = reduced(where(cond, zero, g), b.shape);
+    zero.dispose();
+    return [ga, gb];
+  },
+  reduce: reduceGrad,
+  matmul: matmulGrad,
+  concat: concatGrad,
+  softmax: softmaxGrad,
+  layerNorm: layerNormGrad,
+  rmsNorm: rmsNormGrad,
+  rope: ropeGrad,
+  attention: attentionGrad,
+  crossEntropy: crossEntropyGrad,
+  embedding: embeddingGrad,
+  argmax: 'nondifferentiable',
+  topk: 'nondifferentiable',
+};
