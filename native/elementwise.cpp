@@ -1,2 +1,565 @@
-// elementwise kernels: placeholder until written.
+// Native elementwise kernels: strided copy, dtype casts, fill, unary ops (forward and
+// backward side by side), broadcasting binary ops and where. Loops are written to vectorise.
 #include "common.h"
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <type_traits>
+
+namespace llava {
+namespace {
+
+// Below this many elements a kernel runs on the calling thread (thread wake-up costs more).
+constexpr int64_t kGrain = 16384;
+// Plain memcpy-like moves are cheap per element: split them more coarsely.
+constexpr int64_t kCopyGrain = 65536;
+// Side of the square tiles of the transposing copy (32 x 4 bytes = two cache lines per row).
+constexpr int64_t kTile = 32;
+
+// Op codes; the order matches UNARY_CODE / BINARY_CODE in src/backend/native/elementwise.ts.
+enum UnaryCode : int {
+  U_AFFINE, U_EXP, U_LOG, U_SQRT, U_RSQRT, U_TANH, U_SIGMOID, U_RELU, U_GELU, U_GELU_TANH,
+  U_QUICK_GELU, U_SILU, U_ABS, U_SQUARE, U_POW, U_SIN, U_COS, U_COUNT
+};
+enum BinaryCode : int { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_EQ, B_LT, B_GT, B_COUNT };
+
+// ---------------------------------------------------------------------------------------
+// Math helpers
+// ---------------------------------------------------------------------------------------
+
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2Hi = 0.693147182464599609375f;   // float(ln 2)
+constexpr float kLn2Lo = -1.904654323148236e-09f;    // ln 2 - float(ln 2)
+constexpr float kExpLo = -104.0f;  // e^x rounds to 0 below this
+constexpr float kExpHi = 89.0f;    // e^x overflows to inf above this
+constexpr float kSqrt1_2 = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+constexpr float kGeluTanhScale = 0.79788456080286536f;  // sqrt(2 / pi)
+constexpr float kGeluTanhCubic = 0.044715f;
+constexpr float kQuickGeluSlope = 1.702f;
+
+// e^x in a form the compiler vectorises (libm's expf is a scalar call without -ffast-math):
+// x = n ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial (truncation
+// error ~5e-9, under an ulp), and 2^n applied as two factors so subnormal results and
+// overflow to inf come out right. NaN propagates through r.
+inline float exp_f32(float x) {
+  x = x < kExpLo ? kExpLo : x;  // comparisons (not fmin/fmax) keep NaN
+  x = x > kExpHi ? kExpHi : x;
+  float n = std::nearbyint(x * kLog2e);
+  n = n == n ? n : 0.0f;
+  float r = std::fma(-n, kLn2Hi, x);
+  r = std::fma(-n, kLn2Lo, r);
+  float p = 1.0f / 5040.0f;
+  p = std::fma(p, r, 1.0f / 720.0f);
+  p = std::fma(p, r, 1.0f / 120.0f);
+  p = std::fma(p, r, 1.0f / 24.0f);
+  p = std::fma(p, r, 1.0f / 6.0f);
+  p = std::fma(p, r, 0.5f);
+  p = std::fma(p, r, 1.0f);
+  p = std::fma(p, r, 1.0f);
+  int32_t ni = int32_t(n);
+  int32_t n1 = ni / 2, n2 = ni - n1;
+  float s1 = __builtin_bit_cast(float, uint32_t(n1 + 127) << 23);
+  float s2 = __builtin_bit_cast(float, uint32_t(n2 + 127) << 23);
+  return p * s1 * s2;
+}
+inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+// gelu_tanh(x) = 0.5 x (1 + tanh(u)) = x * sigmoid(2u): no cancellation for negative x.
+inline float gelu_tanh_arg(float x) { return kGeluTanhScale * (x + kGeluTanhCubic * x * x * x); }
+// Float to i32 by value: truncate toward zero, NaN -> 0, saturate (C++ leaves these undefined).
+inline int32_t to_i32(double v) {
+  if (v != v) return 0;
+  if (v >= 2147483647.0) return std::numeric_limits<int32_t>::max();
+  if (v <= -2147483648.0) return std::numeric_limits<int32_t>::min();
+  return int32_t(v);
+}
+
+// Forward value of each unary op.
+template <int Op>
+inline float unary_fwd(float x, float alpha, float beta) {
+  if constexpr (Op == U_AFFINE) return std::fma(alpha, x, beta);
+  if constexpr (Op == U_EXP) return exp_f32(x);
+  if constexpr (Op == U_LOG) return std::log(x);
+  if constexpr (Op == U_SQRT) return std::sqrt(x);
+  if constexpr (Op == U_RSQRT) return 1.0f / std::sqrt(x);
+  if constexpr (Op == U_TANH) return std::tanh(x);
+  if constexpr (Op == U_SIGMOID) return sigmoid_f32(x);
+  if constexpr (Op == U_RELU) return x < 0.0f ? 0.0f : x;
+  if constexpr (Op == U_GELU) return 0.5f * x * std::erfc(-x * kSqrt1_2);
+  if constexpr (Op == U_GELU_TANH) return x * sigmoid_f32(2.0f * gelu_tanh_arg(x));
+  if constexpr (Op == U_QUICK_GELU) return x * sigmoid_f32(kQuickGeluSlope * x);
+  if constexpr (Op == U_SILU) return x * sigmoid_f32(x);
+  if constexpr (Op == U_ABS) return std::fabs(x);
+  if constexpr (Op == U_SQUARE) return x * x;
+  if constexpr (Op == U_POW) return std::pow(x, alpha);
+  if constexpr (Op == U_SIN) return std::sin(x);
+  if constexpr (Op == U_COS) return std::cos(x);
+  return 0.0f;
+}
+
+// Derivative of each unary op; kinks follow PyTorch (relu'(0) = 0, abs'(0) = 0, d x^0 = 0).
+template <int Op>
+inline float unary_grad(float x, float alpha, float beta) {
+  if constexpr (Op == U_AFFINE) return alpha;
+  if constexpr (Op == U_EXP) return exp_f32(x);
+  if constexpr (Op == U_LOG) return 1.0f / x;
+  if constexpr (Op == U_SQRT) return 0.5f / std::sqrt(x);
+  if constexpr (Op == U_RSQRT) return -0.5f / (x * std::sqrt(x));
+  if constexpr (Op == U_TANH) {
+    float t = std::tanh(x);
+    return 1.0f - t * t;
+  }
+  if constexpr (Op == U_SIGMOID) {
+    float s = sigmoid_f32(x);
+    return s * (1.0f - s);
+  }
+  if constexpr (Op == U_RELU) return x > 0.0f ? 1.0f : (x != x ? x : 0.0f);
+  if constexpr (Op == U_GELU) return 0.5f * std::erfc(-x * kSqrt1_2) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
+  if constexpr (Op == U_GELU_TANH) {
+    float s = sigmoid_f32(2.0f * gelu_tanh_arg(x));  // = 0.5 (1 + tanh u)
+    float du = kGeluTanhScale * (1.0f + 3.0f * kGeluTanhCubic * x * x);
+    return s + 2.0f * x * s * (1.0f - s) * du;
+  }
+  if constexpr (Op == U_QUICK_GELU) {
+    float s = sigmoid_f32(kQuickGeluSlope * x);
+    return s + kQuickGeluSlope * x * s * (1.0f - s);
+  }
+  if constexpr (Op == U_SILU) {
+    float s = sigmoid_f32(x);
+    return s * (1.0f + x * (1.0f - s));
+  }
+  if constexpr (Op == U_ABS) return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : (x != x ? x : 0.0f));
+  if constexpr (Op == U_SQUARE) return 2.0f * x;
+  if constexpr (Op == U_POW) return alpha == 0.0f ? 0.0f : alpha * std::pow(x, alpha - 1.0f);
+  if constexpr (Op == U_SIN) return std::cos(x);
+  if constexpr (Op == U_COS) return -std::sin(x);
+  return 0.0f;
+}
+
+// a op b. max/min propagate NaN and keep a on ties; comparisons give 1 or 0.
+template <int Op>
+inline float binary_op(float a, float b) {
+  if constexpr (Op == B_ADD) return a + b;
+  if constexpr (Op == B_SUB) return a - b;
+  if constexpr (Op == B_MUL) return a * b;
+  if constexpr (Op == B_DIV) return a / b;
+  if constexpr (Op == B_MAX) return b != b ? b : (a < b ? b : a);
+  if constexpr (Op == B_MIN) return b != b ? b : (a > b ? b : a);
+  if constexpr (Op == B_EQ) return a == b ? 1.0f : 0.0f;
+  if constexpr (Op == B_LT) return a < b ? 1.0f : 0.0f;
+  if constexpr (Op == B_GT) return a > b ? 1.0f : 0.0f;
+  return 0.0f;
+}
+
+// ---------------------------------------------------------------------------------------
+// N-d iteration: dims collapsed, then walked as runs along the innermost dim
+// ---------------------------------------------------------------------------------------
+
+// A shape with K strided operands, after dropping size-1 dims and merging adjacent dims
+// that are contiguous with each other in every operand. Never empty (a scalar is [1]).
+template <int K>
+struct Collapsed {
+  std::vector<int64_t> shape;
+  std::vector<int64_t> strides[K];
+  int64_t count = 1;
+  int ndim() const { return int(shape.size()); }
+  int64_t inner() const { return shape.back(); }
+  int64_t inner_stride(int k) const { return strides[k].back(); }
+};
+
+template <int K>
+Collapsed<K> collapse(const std::vector<int64_t>& shape, const std::vector<int64_t>* const (&strides)[K]) {
+  Collapsed<K> c;
+  for (size_t d = 0; d < shape.size(); d++) {
+    c.count *= shape[d];
+    if (shape[d] == 1) continue;
+    bool merge = !c.shape.empty();
+    for (int k = 0; k < K && merge; k++) merge = c.strides[k].back() == (*strides[k])[d] * shape[d];
+    if (merge) {
+      c.shape.back() *= shape[d];
+      for (int k = 0; k < K; k++) c.strides[k].back() = (*strides[k])[d];
+    } else {
+      c.shape.push_back(shape[d]);
+      for (int k = 0; k < K; k++) c.strides[k].push_back((*strides[k])[d]);
+    }
+  }
+  if (c.shape.empty()) {
+    c.shape.push_back(1);
+    for (int k = 0; k < K; k++) c.strides[k].push_back(0);
+  }
+  return c;
+}
+
+// Calls run(offsets, pos, len) for each run of consecutive flat indices [pos, pos + len)
+// inside [begin, end) that share all dims but the innermost; offsets[k] is operand k's
+// element offset at pos (its innermost stride is c.inner_stride(k)).
+template <int K, typename Run>
+void for_each_run(const Collapsed<K>& c, int64_t begin, int64_t end, Run&& run) {
+  const int nd = c.ndim();
+  const int64_t inner = c.inner();
+  std::vector<int64_t> idx(nd, 0);
+  int64_t rest = begin / inner;
+  int64_t j = begin % inner;
+  for (int d = nd - 2; d >= 0; d--) {
+    idx[d] = rest % c.shape[d];
+    rest /= c.shape[d];
+  }
+  int64_t pos = begin;
+  while (pos < end) {
+    int64_t off[K];
+    for (int k = 0; k < K; k++) {
+      off[k] = j * c.strides[k][nd - 1];
+      for (int d = 0; d < nd - 1; d++) off[k] += idx[d] * c.strides[k][d];
+    }
+    const int64_t len = std::min(inner - j, end - pos);
+    run(off, pos, len);
+    pos += len;
+    j = 0;
+    for (int d = nd - 2; d >= 0; d--) {
+      if (++idx[d] < c.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+// Reads shape + one stride array per operand, checking that the lengths agree.
+bool read_layout(const Napi::CallbackInfo& info, const char* kernel, size_t shape_arg,
+                 std::initializer_list<std::pair<size_t, const char*>> stride_args, std::vector<int64_t>& shape,
+                 std::vector<std::vector<int64_t>>& strides) {
+  shape = ints(info, shape_arg);
+  for (size_t d = 0; d < shape.size(); d++) {
+    if (shape[d] < 0) {
+      fail(info.Env(), (std::string(kernel) + ": shape[" + std::to_string(d) + "] is negative").c_str());
+      return false;
+    }
+  }
+  for (auto [arg, name] : stride_args) {
+    strides.push_back(ints(info, arg));
+    if (strides.back().size() != shape.size()) {
+      fail(info.Env(), (std::string(kernel) + ": " + name + ".strides has " + std::to_string(strides.back().size()) +
+                        " entries for a " + std::to_string(shape.size()) + "-d shape")
+                           .c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// copy
+// ---------------------------------------------------------------------------------------
+
+// Transposing copy of the last two dims in kTile x kTile tiles, so both sides stay in cache.
+template <typename T>
+void copy_tiled(const Collapsed<2>& c, const T* src, T* dst) {
+  const int nd = c.ndim();
+  const int64_t rows = c.shape[nd - 2], cols = c.shape[nd - 1];
+  const int64_t sr = c.strides[0][nd - 2], sc = c.strides[0][nd - 1];
+  const int64_t dr = c.strides[1][nd - 2], dc = c.strides[1][nd - 1];
+  const int64_t row_tiles = (rows + kTile - 1) / kTile;
+  const int64_t col_tiles = (cols + kTile - 1) / kTile;
+  const int64_t batch = c.count / (rows * cols);
+  const int64_t tiles = batch * row_tiles * col_tiles;
+  parallel_for(tiles, std::max<int64_t>(1, kCopyGrain / (kTile * kTile)), [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; t++) {
+      int64_t bi = t / (row_tiles * col_tiles);
+      const int64_t r0 = (t / col_tiles % row_tiles) * kTile, c0 = t % col_tiles * kTile;
+      int64_t so = 0, doff = 0;
+      for (int d = nd - 3; d >= 0; d--) {  // batch index -> offsets over the leading dims
+        const int64_t i = bi % c.shape[d];
+        bi /= c.shape[d];
+        so += i * c.strides[0][d];
+        doff += i * c.strides[1][d];
+      }
+      const int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+      for (int64_t r = r0; r < r1; r++)
+        for (int64_t q = c0; q < c1; q++) dst[doff + r * dr + q * dc] = src[so + r * sr + q * sc];
+    }
+  });
+}
+
+template <typename T>
+void copy_typed(const std::vector<int64_t>& shape, const T* src, const std::vector<int64_t>& ss, T* dst,
+                const std::vector<int64_t>& ds) {
+  const std::vector<int64_t>* const layout[2] = {&ss, &ds};
+  const Collapsed<2> c = collapse<2>(shape, layout);
+  if (c.count == 0) return;
+  const int nd = c.ndim();
+  if (nd == 1 && c.inner_stride(0) == 1 && c.inner_stride(1) == 1) {
+    parallel_for(c.count, kCopyGrain, [&](int64_t b, int64_t e, int) {
+      std::memcpy(dst + b, src + b, size_t(e - b) * sizeof(T));
+    });
+    return;
+  }
+  const bool swapped = nd >= 2 && ((c.strides[0][nd - 2] == 1 && c.strides[0][nd - 1] != 1) ||
+                                   (c.strides[1][nd - 2] == 1 && c.strides[1][nd - 1] != 1));
+  if (swapped) {
+    copy_tiled<T>(c, src, dst);
+    return;
+  }
+  const int64_t si = c.inner_stride(0), di = c.inner_stride(1);
+  parallel_for(c.count, kCopyGrain, [&](int64_t b, int64_t e, int) {
+    for_each_run<2>(c, b, e, [&](const int64_t* off, int64_t, int64_t len) {
+      const T* s = src + off[0];
+      T* d = dst + off[1];
+      if (si == 1 && di == 1) {
+        std::memcpy(d, s, size_t(len) * sizeof(T));
+      } else if (si == 0 && di == 1) {
+        std::fill(d, d + len, *s);
+      } else {
+        for (int64_t i = 0; i < len; i++) d[i * di] = s[i * si];
+      }
+    });
+  });
+}
+
+// copy(dtype, shape, srcPtr, srcStrides, dstPtr, dstStrides)
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  std::vector<int64_t> shape;
+  std::vector<std::vector<int64_t>> strides;
+  if (!read_layout(info, "copy", 1, {{3, "src"}, {5, "dst"}}, shape, strides)) return info.Env().Undefined();
+  const DType dt = DType(i64(info, 0));
+  if (dt == BF16 || dt == F16) {
+    copy_typed<uint16_t>(shape, ptr<uint16_t>(info, 2), strides[0], ptr<uint16_t>(info, 4), strides[1]);
+  } else {
+    copy_typed<uint32_t>(shape, ptr<uint32_t>(info, 2), strides[0], ptr<uint32_t>(info, 4), strides[1]);
+  }
+  return info.Env().Undefined();
+}
+
+// ---------------------------------------------------------------------------------------
+// cast and fill
+// ---------------------------------------------------------------------------------------
+
+template <int D> struct Storage;
+template <> struct Storage<F32> { using T = float; };
+template <> struct Storage<BF16> { using T = uint16_t; };
+template <> struct Storage<F16> { using T = uint16_t; };
+template <> struct Storage<I32> { using T = int32_t; };
+
+// Element value as float (i32 rounds to nearest f32, as the reference does).
+template <int D>
+inline float load_value(typename Storage<D>::T v) {
+  if constexpr (D == F32) return v;
+  if constexpr (D == BF16) return bf16_to_f32(v);
+  if constexpr (D == F16) return f16_to_f32(v);
+  if constexpr (D == I32) return float(v);
+}
+template <int D>
+inline typename Storage<D>::T store_value(float v) {
+  if constexpr (D == F32) return v;
+  if constexpr (D == BF16) return f32_to_bf16(v);
+  if constexpr (D == F16) return f32_to_f16(v);
+  if constexpr (D == I32) return to_i32(v);
+}
+
+template <int S, int D>
+void cast_typed(int64_t n, const void* src, void* dst) {
+  const auto* s = static_cast<const typename Storage<S>::T*>(src);
+  auto* d = static_cast<typename Storage<D>::T*>(dst);
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e, int) {
+    if constexpr (S == D) {
+      std::memcpy(d + b, s + b, size_t(e - b) * sizeof(*s));
+    } else {
+      for (int64_t i = b; i < e; i++) d[i] = store_value<D>(load_value<S>(s[i]));
+    }
+  });
+}
+
+template <int S>
+bool cast_from(DType dst_dtype, int64_t n, const void* src, void* dst) {
+  switch (dst_dtype) {
+    case F32: cast_typed<S, F32>(n, src, dst); return true;
+    case BF16: cast_typed<S, BF16>(n, src, dst); return true;
+    case F16: cast_typed<S, F16>(n, src, dst); return true;
+    case I32: cast_typed<S, I32>(n, src, dst); return true;
+  }
+  return false;
+}
+
+// cast(n, src, srcDtype, dst, dstDtype)
+Napi::Value Cast(const Napi::CallbackInfo& info) {
+  const int64_t n = i64(info, 0);
+  const DType sd = DType(i64(info, 2)), dd = DType(i64(info, 4));
+  const void* src = ptr<void>(info, 1);
+  void* dst = ptr<void>(info, 3);
+  bool ok = false;
+  switch (sd) {
+    case F32: ok = cast_from<F32>(dd, n, src, dst); break;
+    case BF16: ok = cast_from<BF16>(dd, n, src, dst); break;
+    case F16: ok = cast_from<F16>(dd, n, src, dst); break;
+    case I32: ok = cast_from<I32>(dd, n, src, dst); break;
+  }
+  if (!ok) fail(info.Env(), "cast: unknown dtype code");
+  return info.Env().Undefined();
+}
+
+template <typename T>
+void fill_typed(int64_t n, void* dst, T value) {
+  T* d = static_cast<T*>(dst);
+  parallel_for(n, kCopyGrain, [&](int64_t b, int64_t e, int) { std::fill(d + b, d + e, value); });
+}
+
+// fill(dtype, n, dst, value)
+Napi::Value Fill(const Napi::CallbackInfo& info) {
+  const int64_t n = i64(info, 1);
+  void* dst = ptr<void>(info, 2);
+  const double value = f64(info, 3);
+  switch (DType(i64(info, 0))) {
+    case F32: fill_typed<float>(n, dst, float(value)); break;
+    case BF16: fill_typed<uint16_t>(n, dst, f32_to_bf16(float(value))); break;
+    case F16: fill_typed<uint16_t>(n, dst, f32_to_f16(float(value))); break;
+    case I32: fill_typed<int32_t>(n, dst, to_i32(value)); break;
+    default: fail(info.Env(), "fill: unknown dtype code");
+  }
+  return info.Env().Undefined();
+}
+
+// ---------------------------------------------------------------------------------------
+// unary forward / backward
+// ---------------------------------------------------------------------------------------
+
+template <int Op>
+void unary_forward(int64_t n, const float* x, float* y, float alpha, float beta) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; i++) y[i] = unary_fwd<Op>(x[i], alpha, beta);
+  });
+}
+
+template <int Op>
+void unary_backward(int64_t n, const float* x, const float* dy, float* dx, float alpha, float beta) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; i++) dx[i] = dy[i] * unary_grad<Op>(x[i], alpha, beta);
+  });
+}
+
+// Turns a runtime op code into a compile-time one: calls fn(std::integral_constant<int, Op>).
+template <int Op = 0, int Count, typename Fn>
+bool dispatch(int code, Fn&& fn) {
+  if constexpr (Op >= Count) {
+    return false;
+  } else {
+    if (code == Op) {
+      fn(std::integral_constant<int, Op>{});
+      return true;
+    }
+    return dispatch<Op + 1, Count>(code, fn);
+  }
+}
+
+// unary(op, n, x, y, alpha, beta)
+Napi::Value Unary(const Napi::CallbackInfo& info) {
+  const int64_t n = i64(info, 1);
+  const float* x = ptr<float>(info, 2);
+  float* y = ptr<float>(info, 3);
+  const float alpha = float(f64(info, 4)), beta = float(f64(info, 5));
+  const bool ok = dispatch<0, U_COUNT>(int(i64(info, 0)), [&](auto op) { unary_forward<decltype(op)::value>(n, x, y, alpha, beta); });
+  if (!ok) fail(info.Env(), "unary: unknown op code");
+  return info.Env().Undefined();
+}
+
+// unaryBackward(op, n, x, dy, dx, alpha, beta)
+Napi::Value UnaryBackward(const Napi::CallbackInfo& info) {
+  const int64_t n = i64(info, 1);
+  const float* x = ptr<float>(info, 2);
+  const float* dy = ptr<float>(info, 3);
+  float* dx = ptr<float>(info, 4);
+  const float alpha = float(f64(info, 5)), beta = float(f64(info, 6));
+  const bool ok =
+      dispatch<0, U_COUNT>(int(i64(info, 0)), [&](auto op) { unary_backward<decltype(op)::value>(n, x, dy, dx, alpha, beta); });
+  if (!ok) fail(info.Env(), "unaryBackward: unknown op code");
+  return info.Env().Undefined();
+}
+
+// ---------------------------------------------------------------------------------------
+// binary and where
+// ---------------------------------------------------------------------------------------
+
+// One run of a binary op, specialised for the stride patterns that matter: both
+// contiguous (same shape, bias rows), one side a broadcast scalar, anything else.
+template <int Op>
+inline void binary_run(const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; i++) out[i] = binary_op<Op>(a[i], b[i]);
+  } else if (sa == 1 && sb == 0) {
+    const float bv = *b;
+    for (int64_t i = 0; i < n; i++) out[i] = binary_op<Op>(a[i], bv);
+  } else if (sa == 0 && sb == 1) {
+    const float av = *a;
+    for (int64_t i = 0; i < n; i++) out[i] = binary_op<Op>(av, b[i]);
+  } else {
+    for (int64_t i = 0; i < n; i++) out[i] = binary_op<Op>(a[i * sa], b[i * sb]);
+  }
+}
+
+template <int Op>
+void binary_typed(const Collapsed<2>& c, const float* a, const float* b, float* out) {
+  const int64_t sa = c.inner_stride(0), sb = c.inner_stride(1);
+  parallel_for(c.count, kGrain, [&](int64_t begin, int64_t end, int) {
+    for_each_run<2>(c, begin, end, [&](const int64_t* off, int64_t pos, int64_t len) {
+      binary_run<Op>(a + off[0], sa, b + off[1], sb, out + pos, len);
+    });
+  });
+}
+
+// binary(op, shape, aPtr, aStrides, bPtr, bStrides, out)
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  std::vector<int64_t> shape;
+  std::vector<std::vector<int64_t>> strides;
+  if (!read_layout(info, "binary", 1, {{3, "a"}, {5, "b"}}, shape, strides)) return info.Env().Undefined();
+  const std::vector<int64_t>* const layout[2] = {&strides[0], &strides[1]};
+  const Collapsed<2> c = collapse<2>(shape, layout);
+  const float* a = ptr<float>(info, 2);
+  const float* b = ptr<float>(info, 4);
+  float* out = ptr<float>(info, 6);
+  if (c.count == 0) return info.Env().Undefined();
+  const bool ok = dispatch<0, B_COUNT>(int(i64(info, 0)), [&](auto op) { binary_typed<decltype(op)::value>(c, a, b, out); });
+  if (!ok) fail(info.Env(), "binary: unknown op code");
+  return info.Env().Undefined();
+}
+
+// where(shape, condPtr, condStrides, aPtr, aStrides, bPtr, bStrides, out)
+Napi::Value Where(const Napi::CallbackInfo& info) {
+  std::vector<int64_t> shape;
+  std::vector<std::vector<int64_t>> strides;
+  if (!read_layout(info, "where", 0, {{2, "cond"}, {4, "a"}, {6, "b"}}, shape, strides)) {
+    return info.Env().Undefined();
+  }
+  const std::vector<int64_t>* const layout[3] = {&strides[0], &strides[1], &strides[2]};
+  const Collapsed<3> c = collapse<3>(shape, layout);
+  const float* cond = ptr<float>(info, 1);
+  const float* a = ptr<float>(info, 3);
+  const float* b = ptr<float>(info, 5);
+  float* out = ptr<float>(info, 7);
+  if (c.count == 0) return info.Env().Undefined();
+  const int64_t sc = c.inner_stride(0), sa = c.inner_stride(1), sb = c.inner_stride(2);
+  parallel_for(c.count, kGrain, [&](int64_t begin, int64_t end, int) {
+    for_each_run<3>(c, begin, end, [&](const int64_t* off, int64_t pos, int64_t len) {
+      const float* cp = cond + off[0];
+      const float* ap = a + off[1];
+      const float* bp = b + off[2];
+      float* o = out + pos;
+      if (sc == 1 && sa == 1 && sb == 1) {
+        for (int64_t i = 0; i < len; i++) o[i] = cp[i] != 0.0f ? ap[i] : bp[i];
+      } else {
+        for (int64_t i = 0; i < len; i++) o[i] = cp[i * sc] != 0.0f ? ap[i * sa] : bp[i * sb];
+      }
+    });
+  });
+  return info.Env().Undefined();
+}
+
+void Register(Napi::Env env, Napi::Object exports) {
+  exports.Set("copy", Napi::Function::New(env, Copy));
+  exports.Set("cast", Napi::Function::New(env, Cast));
+  exports.Set("fill", Napi::Function::New(env, Fill));
+  exports.Set("unary", Napi::Function::New(env, Unary));
+  exports.Set("unaryBackward", Napi::Function::New(env, UnaryBackward));
+  exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("where", Napi::Function::New(env, Where));
+}
+RegisterFamily reg(Register);
+
+}  // namespace
+}  // namespace llava

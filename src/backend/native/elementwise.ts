@@ -1,8 +1,63 @@
-// Native elementwise kernels: placeholder until written.
-import type { ElementwiseKernels } from '../types.js';
+// Native elementwise kernels: thin forwarders to the addon's copy/cast/unary/binary/reduce/
+// embedding/adamw exports (native/elementwise.cpp, reduce.cpp, embedding.cpp, optim.cpp).
+import { DTYPE_CODE } from '../../tensor/dtype.js';
+import type { BinaryOp, ElementwiseKernels, ReduceOp, UnaryOp } from '../types.js';
 import type { NativeAddon } from './addon.js';
-import { placeholderFamily } from '../placeholder.js';
 
-export function nativeElementwise(_addon: NativeAddon): ElementwiseKernels {
-  return placeholderFamily<ElementwiseKernels>('native.elementwise', ['copy','cast','fill','unary','unaryBackward','binary','where','reduce','argmax','topk','embedding','embeddingBackward','adamw']);
+/** Op codes the addon switches on; the order matches `enum UnaryCode` in native/elementwise.cpp. */
+const UNARY_CODE = {
+  affine: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  rsqrt: 4,
+  tanh: 5,
+  sigmoid: 6,
+  relu: 7,
+  gelu: 8,
+  gelu_tanh: 9,
+  quick_gelu: 10,
+  silu: 11,
+  abs: 12,
+  square: 13,
+  pow: 14,
+  sin: 15,
+  cos: 16,
+} as const satisfies { readonly [O in UnaryOp]: number };
+
+/** Matches `enum BinaryCode` in native/elementwise.cpp. */
+const BINARY_CODE = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5, eq: 6, lt: 7, gt: 8 } as const satisfies {
+  readonly [O in BinaryOp]: number;
+};
+
+/** Matches `enum ReduceCode` in native/reduce.cpp. */
+const REDUCE_CODE = { sum: 0, max: 1, min: 2, sumsq: 3 } as const satisfies { readonly [O in ReduceOp]: number };
+
+export function nativeElementwise(addon: NativeAddon): ElementwiseKernels {
+  const call = (name: string, ...args: unknown[]): unknown => {
+    const fn = addon[name];
+    if (!fn) throw new Error(`native addon has no '${name}' export: rebuild it (npm run install)`);
+    return fn(...args);
+  };
+  return {
+    copy: (dtype, shape, src, dst) => call('copy', DTYPE_CODE[dtype], shape, src.ptr, src.strides, dst.ptr, dst.strides),
+    cast: (n, src, srcDtype, dst, dstDtype) => call('cast', n, src, DTYPE_CODE[srcDtype], dst, DTYPE_CODE[dstDtype]),
+    fill: (dtype, n, dst, value) => call('fill', DTYPE_CODE[dtype], n, dst, value),
+    unary: (op, n, x, y, alpha, beta) => call('unary', UNARY_CODE[op], n, x, y, alpha, beta),
+    unaryBackward: (op, n, x, dy, dx, alpha, beta) => call('unaryBackward', UNARY_CODE[op], n, x, dy, dx, alpha, beta),
+    binary: (op, shape, a, b, out) => call('binary', BINARY_CODE[op], shape, a.ptr, a.strides, b.ptr, b.strides, out),
+    where: (shape, cond, a, b, out) =>
+      call('where', shape, cond.ptr, cond.strides, a.ptr, a.strides, b.ptr, b.strides, out),
+    reduce: (op, outer, r, inner, x, out) => call('reduce', REDUCE_CODE[op], outer, r, inner, x, out),
+    argmax: (outer, r, inner, x, out) => call('argmax', outer, r, inner, x, out),
+    topk: (rows, cols, k, x, values, indices) => {
+      if (!Number.isInteger(k)) throw new Error(`topk: k = ${k} must be an integer in [0, cols = ${cols}]`);
+      call('topk', rows, cols, k, x, values, indices);
+    },
+    embedding: (n, dim, vocab, weight, weightDtype, ids, out) =>
+      call('embedding', n, dim, vocab, weight, DTYPE_CODE[weightDtype], ids, out),
+    embeddingBackward: (n, dim, ids, dy, dweight) => call('embeddingBackward', n, dim, ids, dy, dweight),
+    adamw: (n, p, g, m, v, o) =>
+      call('adamw', n, p, g, m, v, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.biasCorrection1, o.biasCorrection2),
+  };
 }
