@@ -36,3 +36,15 @@ export function setDefaultBackend(name: BackendName): void {
 }
 
 export type { Backend, BackendName } from './types.js';
+
+/** Runs fn with `backend` as the default (restored afterwards), e.g. to build a model on it. */
+export function withBackend<T>(backend: Backend | undefined, fn: () => T): T {
+  if (!backend) return fn();
+  const prev = defaultName;
+  defaultName = backend.name;
+  try {
+    return fn();
+  } finally {
+    defaultName = prev;
+  }
+}

@@ -36,7 +36,10 @@ export function gradcheck(name: string, inputs: Tensor[], f: (...xs: Tensor[]) =
     const p = mul(y, weights);
     return sum(p);
   };
-  for (const x of inputs) x.grad?.dispose(), (x.grad = undefined);
+  for (const x of inputs) {
+    x.grad?.dispose();
+    x.grad = undefined;
+  }
   const loss = tidy(objective);
   backward(loss);
   loss.dispose();
