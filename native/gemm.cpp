@@ -1,2 +1,136 @@
-// gemm kernels: placeholder until written.
-#include "common.h"
+// GEMM entry points: picks the engine (OpenBLAS for f32 B when present, else the built-in
+// kernel) and exports the batched matmul, gemmInfo and setBlasDisabled to JavaScript.
+#include "gemm.h"
+
+namespace llava {
+
+namespace {
+
+// Batch items at most this many multiply-adds each run one per pool task (gemm_serial)
+// instead of one after another with the pool inside each: attention heads, small MLPs.
+constexpr double SMALL_ITEM_MACS = 1 << 22;
+
+size_t b_itemsize(DType d) { return d == F32 ? 4 : 2; }
+
+struct BatchedGemm {
+  int64_t batch, m, n, k;
+  const float* a;
+  bool transA;
+  int64_t lda, strideA;
+  const char* b;  // bytes: B may be 2-byte elements
+  DType bdtype;
+  bool transB;
+  int64_t ldb, strideB;
+  float* c;
+  int64_t ldc, strideC;
+  float alpha, beta;
+
+  const void* b_item(int64_t i) const { return b + size_t(i * strideB) * b_itemsize(bdtype); }
+};
+
+// Decodes matmul's 18 positional arguments (the order of MatmulParams in types.ts).
+bool decode(const Napi::CallbackInfo& info, BatchedGemm& g) {
+  constexpr size_t ARGS = 18;
+  if (info.Length() < ARGS) {
+    fail(info.Env(), "matmul: expected 18 arguments");
+    return false;
+  }
+  g.batch = i64(info, 0);
+  g.m = i64(info, 1);
+  g.n = i64(info, 2);
+  g.k = i64(info, 3);
+  g.a = ptr<const float>(info, 4);
+  g.transA = info[5].ToBoolean().Value();
+  g.lda = i64(info, 6);
+  g.strideA = i64(info, 7);
+  g.b = ptr<const char>(info, 8);
+  int64_t code = i64(info, 9);
+  g.transB = info[10].ToBoolean().Value();
+  g.ldb = i64(info, 11);
+  g.strideB = i64(info, 12);
+  g.c = ptr<float>(info, 13);
+  g.ldc = i64(info, 14);
+  g.strideC = i64(info, 15);
+  g.alpha = float(f64(info, 16));
+  g.beta = float(f64(info, 17));
+  if (code != F32 && code != BF16 && code != F16) {
+    fail(info.Env(), "matmul: B dtype must be f32, bf16 or f16");
+    return false;
+  }
+  g.bdtype = DType(code);
+  if (g.batch < 0 || g.m < 0 || g.n < 0 || g.k < 0) {
+    fail(info.Env(), "matmul: negative size");
+    return false;
+  }
+  return true;
+}
+
+void run_item_serial(const BatchedGemm& g, int64_t i) {
+  gemm_serial(g.transA, g.transB, g.m, g.n, g.k, g.alpha, g.a + i * g.strideA, g.lda, g.b_item(i), g.bdtype, g.ldb,
+              g.beta, g.c + i * g.strideC, g.ldc);
+}
+
+void run_batched(const BatchedGemm& g) {
+  double macs = double(g.m) * double(g.n) * double(g.k);
+  // C items must not overlap for items to run side by side (strideC 0 accumulates into one C).
+  bool independent = g.m == 0 || g.n == 0 || g.strideC >= (g.m - 1) * g.ldc + g.n;
+  if (g.batch > 1 && macs <= SMALL_ITEM_MACS && independent && pool_threads() > 1) {
+    parallel_for(g.batch, 1, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; i++) run_item_serial(g, i);
+    });
+    return;
+  }
+  for (int64_t i = 0; i < g.batch; i++)
+    gemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, g.a + i * g.strideA, g.lda, g.b_item(i), g.bdtype, g.ldb, g.beta,
+         g.c + i * g.strideC, g.ldc);
+}
+
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  BatchedGemm g;
+  if (decode(info, g)) run_batched(g);
+  return info.Env().Undefined();
+}
+
+// The single-threaded built-in kernel over the batch, for tests of gemm_serial.
+Napi::Value MatmulSerial(const Napi::CallbackInfo& info) {
+  BatchedGemm g;
+  if (decode(info, g))
+    for (int64_t i = 0; i < g.batch; i++) run_item_serial(g, i);
+  return info.Env().Undefined();
+}
+
+Napi::Value GemmInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  bool blas = blas_active();
+  o.Set("engine", blas ? "openblas" : "builtin");
+  if (blas_library()) o.Set("library", blas_library());
+  o.Set("threads", double(pool_threads()));
+  return o;
+}
+
+Napi::Value SetBlasDisabled(const Napi::CallbackInfo& info) {
+  blas_set_disabled(info.Length() > 0 && info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+void Register(Napi::Env env, Napi::Object exports) {
+  exports.Set("matmul", Napi::Function::New(env, Matmul));
+  exports.Set("matmulSerial", Napi::Function::New(env, MatmulSerial));
+  exports.Set("gemmInfo", Napi::Function::New(env, GemmInfo));
+  exports.Set("setBlasDisabled", Napi::Function::New(env, SetBlasDisabled));
+}
+
+RegisterFamily registered(Register);
+
+}  // namespace
+
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+          const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc) {
+  // OpenBLAS has no bf16/f16 GEMM: those always take the built-in kernel, which widens while packing.
+  if (bdtype == F32 && blas_sgemm(transA, transB, m, n, k, alpha, a, lda, static_cast<const float*>(b), ldb, beta, c, ldc))
+    return;
+  gemm_builtin(transA, transB, m, n, k, alpha, a, lda, b, bdtype, ldb, beta, c, ldc);
+}
+
+}  // namespace llava

@@ -14,4 +14,21 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha
 void gemm_serial(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                  int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// ---- engine internals: gemm() picks one of these (gemm.cpp) ----
+
+// Built-in packed kernel split over the pool (main thread only, like gemm).
+void gemm_builtin(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// OpenBLAS, loaded with dlopen on first use (native/gemm_blas.cpp). blas_library() is the
+// path that loaded, or nullptr when none did; blas_active() is false when none loaded or
+// it was disabled (LLAVA_BLAS=off, or blas_set_disabled(true)).
+const char* blas_library();
+bool blas_active();
+void blas_set_disabled(bool disabled);
+// f32 cblas_sgemm on the pool's thread count; returns false (and does nothing) when
+// OpenBLAS is not active or a size does not fit its 32-bit integers.
+bool blas_sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
 }  // namespace llava

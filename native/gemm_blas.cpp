@@ -1,2 +1,100 @@
-// gemm_blas kernels: placeholder until written.
-#include "common.h"
+// OpenBLAS as an optional GEMM engine, found with dlopen at run time.
+// No link-time dependency: the addon builds and runs where OpenBLAS is absent.
+#include "gemm.h"
+#include <dlfcn.h>
+#include <climits>
+#include <cstdlib>
+#include <mutex>
+
+namespace llava {
+namespace {
+
+// cblas.h enum values, spelled out so no header is needed.
+constexpr int CBLAS_ROW_MAJOR = 101;
+constexpr int CBLAS_NO_TRANS = 111;
+constexpr int CBLAS_TRANS = 112;
+
+using SgemmFn = void (*)(int order, int transA, int transB, int m, int n, int k, float alpha, const float* a, int lda,
+                         const float* b, int ldb, float beta, float* c, int ldc);
+using SetThreadsFn = void (*)(int n);
+
+// The generic names first, then Debian's alternatives folders (pthread preferred: its
+// threads sleep between calls, the openmp variant may fight our pool).
+const char* const LIBRARY_CANDIDATES[] = {
+    "libopenblas.so.0",
+    "libopenblas.so",
+    "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
+    "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3",
+    "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
+    "/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3",
+    "/usr/lib/x86_64-linux-gnu/openblas-serial/libopenblas.so.0",
+    "/usr/lib/x86_64-linux-gnu/openblas-serial/libblas.so.3",
+};
+
+struct Blas {
+  const char* path = nullptr;
+  SgemmFn sgemm = nullptr;
+  SetThreadsFn set_threads = nullptr;
+  int threads_set = 0;  // thread count last passed to OpenBLAS (0: never)
+  bool disabled = false;
+};
+
+bool env_disables_blas() {
+  const char* e = std::getenv("LLAVA_BLAS");
+  return e && (std::strcmp(e, "off") == 0 || std::strcmp(e, "0") == 0 || std::strcmp(e, "false") == 0);
+}
+
+Blas& blas() {
+  static Blas b;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    b.disabled = env_disables_blas();
+    for (const char* path : LIBRARY_CANDIDATES) {
+      void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+      if (!lib) continue;
+      auto sgemm = reinterpret_cast<SgemmFn>(dlsym(lib, "cblas_sgemm"));
+      if (!sgemm) {  // a reference BLAS without CBLAS: keep looking
+        dlclose(lib);
+        continue;
+      }
+      b.path = path;
+      b.sgemm = sgemm;
+      b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(lib, "openblas_set_num_threads"));
+      break;
+    }
+  });
+  return b;
+}
+
+bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
+
+}  // namespace
+
+const char* blas_library() { return blas().path; }
+
+bool blas_active() {
+  Blas& b = blas();
+  return b.sgemm && !b.disabled;
+}
+
+void blas_set_disabled(bool disabled) { blas().disabled = disabled || env_disables_blas(); }
+
+bool blas_sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  Blas& bl = blas();
+  if (!bl.sgemm || bl.disabled) return false;
+  // BLAS rejects (and prints about) leading dimensions below max(1, width).
+  int64_t min_lda = transA ? m : k, min_ldb = transB ? k : n;
+  if (lda < min_lda || lda < 1 || ldb < min_ldb || ldb < 1 || ldc < n || ldc < 1) return false;
+  if (!fits_int(m) || !fits_int(n) || !fits_int(k) || !fits_int(lda) || !fits_int(ldb) || !fits_int(ldc)) return false;
+  int threads = pool_threads();
+  if (bl.set_threads && bl.threads_set != threads) {
+    bl.set_threads(threads);
+    bl.threads_set = threads;
+  }
+  bl.sgemm(CBLAS_ROW_MAJOR, transA ? CBLAS_TRANS : CBLAS_NO_TRANS, transB ? CBLAS_TRANS : CBLAS_NO_TRANS, int(m), int(n),
+           int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  return true;
+}
+
+}  // namespace llava

@@ -1,2 +1,391 @@
-// gemm_kernel kernels: placeholder until written.
-#include "common.h"
+// The built-in GEMM: packed, cache-blocked, with a register-blocked micro-kernel written in
+// GCC vector extensions (AVX-512, AVX2 or SSE widths), for machines without OpenBLAS and for bf16/f16 B.
+//
+// Shape letters: C (m, n) = alpha * op(A) (m, k) @ op(B) (k, n) + beta * C.
+// Loop nest (Goto/BLIS): jc over N in NC columns -> pc over K in KC -> pack B block
+// (KC x NC) into NR-wide panels, widening bf16/f16 -> ic over M in row blocks -> pack A
+// block into MR-tall panels -> jr, ir over micro-tiles (MR x NR) -> micro-kernel.
+// Transposed operands are handled by the packing routines, never by a transpose copy.
+//
+// Determinism: every C element is summed over k in the same order (KC blocks in order,
+// one FMA chain per block) whatever the thread count or block split, so results depend
+// only on the shape; threaded and serial runs are bit-identical.
+#include "gemm.h"
+#include <algorithm>
+#include <cstdlib>
+
+namespace llava {
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int VL = 16;  // floats per vector
+constexpr int MR = 12;  // micro-tile rows: MR x NV accumulators stay in registers (32 zmm)
+constexpr int NV = 2;   // vectors per micro-tile row
+#elif defined(__AVX__)
+constexpr int VL = 8;
+constexpr int MR = 6;
+constexpr int NV = 2;
+#else
+constexpr int VL = 4;
+constexpr int MR = 6;
+constexpr int NV = 2;
+#endif
+constexpr int NR = VL * NV;  // micro-tile columns
+
+// Cache blocks: an A block (MC x KC) stays in L2, a B micro-panel (KC x NR) in L1,
+// the packed B block (KC x NC) in L2/L3.
+constexpr int64_t KC = 512;
+constexpr int64_t MC = 144;  // a multiple of MR
+constexpr int64_t NC = 2048; // a multiple of NR
+static_assert(MC % MR == 0 && NC % NR == 0, "blocks must hold whole micro-tiles");
+
+// Rows up to this count skip packing: B is streamed once (decode steps, m = 1).
+constexpr int64_t SMALL_M = 4;
+// Column chunk of the small-M path: its accumulators (SMALL_M x SMALL_N) stay in L1.
+constexpr int64_t SMALL_N = 256;
+constexpr size_t ALIGN = 64;
+
+typedef float vfloat __attribute__((vector_size(VL * sizeof(float))));
+
+inline vfloat load_aligned(const float* p) { return *reinterpret_cast<const vfloat*>(p); }
+inline vfloat load_unaligned(const float* p) {
+  vfloat v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_unaligned(float* p, vfloat v) { std::memcpy(p, &v, sizeof v); }
+
+// ---- B element access: f32, bf16 or f16, widened to f32 ----
+template <DType D>
+inline float load_b(const void* b, int64_t i);
+template <>
+inline float load_b<F32>(const void* b, int64_t i) {
+  return static_cast<const float*>(b)[i];
+}
+template <>
+inline float load_b<BF16>(const void* b, int64_t i) {
+  return bf16_to_f32(static_cast<const uint16_t*>(b)[i]);
+}
+template <>
+inline float load_b<F16>(const void* b, int64_t i) {
+  return static_cast<float>(static_cast<const _Float16*>(b)[i]);
+}
+
+// Per-thread packing buffers, grown on demand (gemm_serial runs on pool threads).
+struct PackBuffer {
+  float* data = nullptr;
+  size_t capacity = 0;
+  ~PackBuffer() { std::free(data); }
+  float* ensure(size_t floats) {
+    if (floats > capacity) {
+      std::free(data);
+      size_t bytes = (floats * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
+      data = static_cast<float*>(std::aligned_alloc(ALIGN, bytes));
+      if (!data) throw std::bad_alloc();
+      capacity = floats;
+    }
+    return data;
+  }
+};
+thread_local PackBuffer tl_pack_a;
+thread_local PackBuffer tl_pack_b;
+
+// ---- packing ----
+// A block rows [i0, i0+mc), k [p0, p0+kc) -> panels of MR rows: dst[panel][p][r], zero-padded.
+void pack_a(bool transA, const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    int64_t rows = std::min<int64_t>(MR, mc - ir);
+    float* panel = dst + ir * kc;
+    if (transA) {  // stored (k, m): row p holds the MR values side by side
+      for (int64_t p = 0; p < kc; p++) {
+        const float* src = a + (p0 + p) * lda + i0 + ir;
+        float* d = panel + p * MR;
+        for (int64_t r = 0; r < rows; r++) d[r] = src[r];
+        for (int64_t r = rows; r < MR; r++) d[r] = 0.f;
+      }
+    } else {
+      for (int64_t r = 0; r < rows; r++) {
+        const float* src = a + (i0 + ir + r) * lda + p0;
+        for (int64_t p = 0; p < kc; p++) panel[p * MR + r] = src[p];
+      }
+      for (int64_t r = rows; r < MR; r++)
+        for (int64_t p = 0; p < kc; p++) panel[p * MR + r] = 0.f;
+    }
+  }
+}
+
+// B panel columns [j0, j0+cols) (cols <= NR), k [p0, p0+kc) -> dst[p][c], zero-padded.
+template <DType D>
+void pack_b_panel(bool transB, const void* b, int64_t ldb, int64_t j0, int64_t cols, int64_t p0, int64_t kc,
+                  float* dst) {
+  if (transB) {  // stored (n, k): each column of op(B) is a contiguous row
+    for (int64_t c = 0; c < cols; c++) {
+      int64_t row = (j0 + c) * ldb + p0;
+      for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = load_b<D>(b, row + p);
+    }
+    for (int64_t c = cols; c < NR; c++)
+      for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = 0.f;
+  } else if (cols == NR) {
+    for (int64_t p = 0; p < kc; p++) {
+      int64_t row = (p0 + p) * ldb + j0;
+      float* d = dst + p * NR;
+      for (int64_t c = 0; c < NR; c++) d[c] = load_b<D>(b, row + c);
+    }
+  } else {
+    for (int64_t p = 0; p < kc; p++) {
+      int64_t row = (p0 + p) * ldb + j0;
+      float* d = dst + p * NR;
+      for (int64_t c = 0; c < cols; c++) d[c] = load_b<D>(b, row + c);
+      for (int64_t c = cols; c < NR; c++) d[c] = 0.f;
+    }
+  }
+}
+
+// Packs panels [q0, q1) of the B block starting at column jc.
+void pack_b_panels(DType bdtype, bool transB, const void* b, int64_t ldb, int64_t jc, int64_t nc, int64_t p0,
+                   int64_t kc, int64_t q0, int64_t q1, float* dst) {
+  for (int64_t q = q0; q < q1; q++) {
+    int64_t j0 = jc + q * NR, cols = std::min<int64_t>(NR, nc - q * NR);
+    float* d = dst + q * NR * kc;
+    switch (bdtype) {
+      case F32: pack_b_panel<F32>(transB, b, ldb, j0, cols, p0, kc, d); break;
+      case BF16: pack_b_panel<BF16>(transB, b, ldb, j0, cols, p0, kc, d); break;
+      case F16: pack_b_panel<F16>(transB, b, ldb, j0, cols, p0, kc, d); break;
+      case I32: break;  // rejected by gemm_checked
+    }
+  }
+}
+
+// ---- micro-kernel ----
+// acc (MR x NR) = sum_p A[p][r] * B[p][c] over packed panels, then
+// C = alpha * acc + beta * C on the valid rows x cols. beta == 0 never reads C.
+void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
+                  int64_t rows, int64_t cols, float alpha, float beta) {
+  vfloat acc[MR][NV];
+#pragma GCC unroll 32
+  for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) acc[r][v] = vfloat{};
+  for (int64_t p = 0; p < kc; p++) {
+    vfloat bv[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) bv[v] = load_aligned(b + p * NR + v * VL);
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; r++) {
+      vfloat av = vfloat{} + a[p * MR + r];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) acc[r][v] += av * bv[v];
+    }
+  }
+  if (rows == MR && cols == NR) {
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) {
+        float* cp = c + r * ldc + v * VL;
+        vfloat out = alpha * acc[r][v];
+        if (beta != 0.f) out += beta * load_unaligned(cp);
+        store_unaligned(cp, out);
+      }
+    return;
+  }
+  alignas(ALIGN) float tile[MR][NR];
+  for (int r = 0; r < MR; r++)
+    for (int v = 0; v < NV; v++) std::memcpy(&tile[r][v * VL], &acc[r][v], sizeof(vfloat));
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j = 0; j < cols; j++) {
+      float out = alpha * tile[r][j];
+      if (beta != 0.f) out += beta * c[r * ldc + j];
+      c[r * ldc + j] = out;
+    }
+}
+
+// One packed A block (mc rows) against packed B panels [q0, q1).
+void compute_block(const float* apack, int64_t mc, int64_t kc, const float* bpack, int64_t nc, int64_t q0, int64_t q1,
+                   float* c, int64_t ldc, float alpha, float beta) {
+  for (int64_t q = q0; q < q1; q++) {
+    int64_t cols = std::min<int64_t>(NR, nc - q * NR);
+    const float* bp = bpack + q * NR * kc;
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      int64_t rows = std::min<int64_t>(MR, mc - ir);
+      micro_kernel(kc, apack + ir * kc, bp, c + ir * ldc + q * NR, ldc, rows, cols, alpha, beta);
+    }
+  }
+}
+
+// ---- small-M path: no packing, B streamed once ----
+// Non-transposed B: rows of C accumulate axpy-style over rows of B, one column chunk at a time.
+template <DType D>
+void small_m_rows(int64_t m, int64_t n0, int64_t n1, int64_t k, float alpha, const float* a, int64_t lda_row,
+                  int64_t lda_k, const void* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  alignas(ALIGN) float acc[SMALL_M][SMALL_N];
+  for (int64_t j0 = n0; j0 < n1; j0 += SMALL_N) {
+    int64_t w = std::min<int64_t>(SMALL_N, n1 - j0);
+    for (int64_t i = 0; i < m; i++) std::fill(acc[i], acc[i] + w, 0.f);
+    for (int64_t p = 0; p < k; p++) {
+      int64_t row = p * ldb + j0;
+      for (int64_t i = 0; i < m; i++) {
+        float av = a[i * lda_row + p * lda_k];
+        float* ac = acc[i];
+        for (int64_t j = 0; j < w; j++) ac[j] += av * load_b<D>(b, row + j);
+      }
+    }
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < w; j++) {
+        float out = alpha * acc[i][j];
+        if (beta != 0.f) out += beta * c[i * ldc + j0 + j];
+        c[i * ldc + j0 + j] = out;
+      }
+  }
+}
+
+// Transposed B (stored (n, k)): each C element is a dot product of two contiguous rows,
+// summed in VL lanes x NV chains, then the lanes in a fixed order.
+template <DType D>
+void small_m_dots(int64_t m, int64_t n0, int64_t n1, int64_t k, float alpha, const float* a, int64_t lda_row,
+                  int64_t lda_k, const void* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  constexpr int64_t STEP = VL * NV;
+  alignas(ALIGN) float arow[STEP];
+  for (int64_t j = n0; j < n1; j++) {
+    int64_t brow = j * ldb;
+    for (int64_t i = 0; i < m; i++) {
+      vfloat acc[NV] = {};
+      int64_t p = 0;
+      for (; p + STEP <= k; p += STEP) {
+        alignas(ALIGN) float bw[STEP];
+        for (int64_t t = 0; t < STEP; t++) bw[t] = load_b<D>(b, brow + p + t);
+        const float* ap = a + i * lda_row + p * lda_k;
+        const float* av = ap;
+        if (lda_k != 1) {
+          for (int64_t t = 0; t < STEP; t++) arow[t] = ap[t * lda_k];
+          av = arow;
+        }
+        for (int v = 0; v < NV; v++) acc[v] += load_unaligned(av + v * VL) * load_aligned(bw + v * VL);
+      }
+      float sum = 0.f;
+      for (int v = 0; v < NV; v++)
+        for (int l = 0; l < VL; l++) sum += acc[v][l];
+      for (; p < k; p++) sum += a[i * lda_row + p * lda_k] * load_b<D>(b, brow + p);
+      float out = alpha * sum;
+      if (beta != 0.f) out += beta * c[i * ldc + j];
+      c[i * ldc + j] = out;
+    }
+  }
+}
+
+void small_m(bool transA, bool transB, int64_t m, int64_t n0, int64_t n1, int64_t k, float alpha, const float* a,
+             int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc) {
+  int64_t lda_row = transA ? 1 : lda, lda_k = transA ? lda : 1;
+  switch (bdtype) {
+    case F32:
+      (transB ? small_m_dots<F32> : small_m_rows<F32>)(m, n0, n1, k, alpha, a, lda_row, lda_k, b, ldb, beta, c, ldc);
+      break;
+    case BF16:
+      (transB ? small_m_dots<BF16> : small_m_rows<BF16>)(m, n0, n1, k, alpha, a, lda_row, lda_k, b, ldb, beta, c, ldc);
+      break;
+    case F16:
+      (transB ? small_m_dots<F16> : small_m_rows<F16>)(m, n0, n1, k, alpha, a, lda_row, lda_k, b, ldb, beta, c, ldc);
+      break;
+    case I32: break;  // rejected by gemm_checked
+  }
+}
+
+// C = beta * C when there is nothing to multiply (k == 0 or alpha == 0).
+void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
+}
+
+// How the compute of one packed B block is cut into work items: row blocks of
+// mc_step rows times n_parts runs of panels. Fixed by the shape and thread count.
+struct Split {
+  int64_t mc_step, m_blocks, n_parts;
+};
+
+Split plan_split(int64_t m, int64_t panels, int threads) {
+  int64_t tiles = (m + MR - 1) / MR;
+  // Enough row blocks to keep every thread busy, each at most MC rows, evenly sized.
+  int64_t want = std::max<int64_t>(threads, (m + MC - 1) / MC);
+  want = (want + threads - 1) / threads * threads;
+  int64_t blocks = std::min(want, tiles);
+  int64_t tiles_per_block = (tiles + blocks - 1) / blocks;
+  Split s{tiles_per_block * MR, 0, 1};
+  s.m_blocks = (m + s.mc_step - 1) / s.mc_step;
+  if (s.m_blocks < threads) s.n_parts = std::min<int64_t>(panels, (threads + s.m_blocks - 1) / s.m_blocks);
+  return s;
+}
+
+// The blocked algorithm; threaded splits packing and compute over the pool.
+void gemm_blocked(bool threaded, bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float* a, int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c,
+                  int64_t ldc) {
+  int threads = threaded ? pool_threads() : 1;
+  float* bpack = tl_pack_b.ensure(size_t(KC) * size_t(std::min(NC, (n + NR - 1) / NR * NR)));
+  for (int64_t jc = 0; jc < n; jc += NC) {
+    int64_t nc = std::min(NC, n - jc);
+    int64_t panels = (nc + NR - 1) / NR;
+    Split split = plan_split(m, panels, threads);
+    for (int64_t pc = 0; pc < k; pc += KC) {
+      int64_t kc = std::min(KC, k - pc);
+      float beta_block = pc == 0 ? beta : 1.f;  // later K blocks add onto the first
+      auto pack = [&](int64_t q0, int64_t q1, int) {
+        pack_b_panels(bdtype, transB, b, ldb, jc, nc, pc, kc, q0, q1, bpack);
+      };
+      auto work = [&](int64_t w0, int64_t w1, int) {
+        float* apack = tl_pack_a.ensure(size_t(split.mc_step) * size_t(kc));
+        int64_t packed_block = -1;
+        for (int64_t w = w0; w < w1; w++) {
+          int64_t blk = w / split.n_parts, part = w % split.n_parts;
+          int64_t i0 = blk * split.mc_step, mc = std::min(split.mc_step, m - i0);
+          if (blk != packed_block) {
+            pack_a(transA, a, lda, i0, mc, pc, kc, apack);
+            packed_block = blk;
+          }
+          int64_t q0 = panels * part / split.n_parts, q1 = panels * (part + 1) / split.n_parts;
+          compute_block(apack, mc, kc, bpack, nc, q0, q1, c + i0 * ldc + jc, ldc, alpha, beta_block);
+        }
+      };
+      int64_t items = split.m_blocks * split.n_parts;
+      if (threaded) {
+        parallel_for(panels, 1, pack);
+        parallel_for(items, 1, work);
+      } else {
+        pack(0, panels, 0);
+        work(0, items, 0);
+      }
+    }
+  }
+}
+
+void gemm_dispatch(bool threaded, bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float* a, int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c,
+                   int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.f) return scale_c(m, n, beta, c, ldc);
+  if (m <= SMALL_M) {
+    auto run = [&](int64_t j0, int64_t j1, int) {
+      small_m(transA, transB, m, j0, j1, k, alpha, a, lda, b, bdtype, ldb, beta, c, ldc);
+    };
+    // Chunks of whole SMALL_N columns so each thread's accumulators stay aligned.
+    if (threaded)
+      parallel_for(n, SMALL_N, run);
+    else
+      run(0, n, 0);
+    return;
+  }
+  gemm_blocked(threaded, transA, transB, m, n, k, alpha, a, lda, b, bdtype, ldb, beta, c, ldc);
+}
+
+}  // namespace
+
+void gemm_builtin(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc) {
+  gemm_dispatch(true, transA, transB, m, n, k, alpha, a, lda, b, bdtype, ldb, beta, c, ldc);
+}
+
+void gemm_serial(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                 int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc) {
+  gemm_dispatch(false, transA, transB, m, n, k, alpha, a, lda, b, bdtype, ldb, beta, c, ldc);
+}
+
+}  // namespace llava

@@ -1,0 +1,327 @@
+// Conformance tests of the matmul family: both native engines (OpenBLAS and the built-in
+// kernel, threaded and serial) against the reference triple loop, plus determinism and input checks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { reference, nativeOrSkip, upload, downloadF32, Rng } from './harness.js';
+import type { Backend, MatmulParams, Ptr } from '../../src/backend/types.js';
+import type { DType } from '../../src/tensor/dtype.js';
+import { f32ToBf16Bits, f32ToF16Bits, bf16BitsToF32, f16BitsToF32 } from '../../src/tensor/dtype.js';
+import { loadAddon } from '../../src/backend/native/addon.js';
+import { nativeMatmulSerial } from '../../src/backend/native/matmul.js';
+
+/** Error allowed per element, relative to alpha * sum |a||b| + |beta c| (f32 rounding over k terms). */
+const REL_TOL = 1e-5;
+const ODD_SIZES = [1, 7, 33, 65, 257] as const;
+
+type FloatB = Exclude<DType, 'i32'>;
+
+/** One matmul problem: its shape and layout, generated data lives in CaseData. */
+interface Case {
+  readonly batch: number;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly transA: boolean;
+  readonly transB: boolean;
+  /** Extra elements per row beyond the width (lda = width + pad). */
+  readonly padA: number;
+  readonly padB: number;
+  readonly padC: number;
+  /** Batch strides: 'packed' = one item after another, 'broadcast' = 0. */
+  readonly batchA: 'packed' | 'broadcast';
+  readonly batchB: 'packed' | 'broadcast';
+  readonly bDtype: FloatB;
+  readonly alpha: number;
+  readonly beta: 0 | 1;
+}
+
+interface Layout {
+  readonly lda: number;
+  readonly ldb: number;
+  readonly ldc: number;
+  readonly strideA: number;
+  readonly strideB: number;
+  readonly strideC: number;
+  readonly sizeA: number;
+  readonly sizeB: number;
+  readonly sizeC: number;
+}
+
+function layoutOf(c: Case): Layout {
+  const lda = (c.transA ? c.m : c.k) + c.padA;
+  const ldb = (c.transB ? c.k : c.n) + c.padB;
+  const ldc = c.n + c.padC;
+  const itemA = (c.transA ? c.k : c.m) * lda;
+  const itemB = (c.transB ? c.n : c.k) * ldb;
+  const itemC = c.m * ldc;
+  const strideA = c.batchA === 'broadcast' ? 0 : itemA;
+  const strideB = c.batchB === 'broadcast' ? 0 : itemB;
+  return {
+    lda, ldb, ldc, strideA, strideB, strideC: itemC,
+    sizeA: strideA * (c.batch - 1) + itemA,
+    sizeB: strideB * (c.batch - 1) + itemB,
+    sizeC: itemC * c.batch,
+  };
+}
+
+/** Inputs of a case: A and C as f32, B as stored (f32 or 16-bit patterns) and widened. */
+interface CaseData {
+  readonly a: Float32Array;
+  readonly bStored: Float32Array | Uint16Array;
+  readonly bWide: Float32Array;
+  readonly c: Float32Array;
+}
+
+function makeData(c: Case, l: Layout, rng: Rng): CaseData {
+  const a = rng.normalArray(l.sizeA);
+  const bSource = rng.normalArray(l.sizeB);
+  const cInit = rng.normalArray(l.sizeC);
+  switch (c.bDtype) {
+    case 'f32':
+      return { a, bStored: bSource, bWide: bSource, c: cInit };
+    case 'bf16': {
+      const bits = Uint16Array.from(bSource, f32ToBf16Bits);
+      return { a, bStored: bits, bWide: Float32Array.from(bits, bf16BitsToF32), c: cInit };
+    }
+    case 'f16': {
+      const bits = Uint16Array.from(bSource, f32ToF16Bits);
+      return { a, bStored: bits, bWide: Float32Array.from(bits, f16BitsToF32), c: cInit };
+    }
+    default:
+      return c.bDtype satisfies never;
+  }
+}
+
+/** Per-element error scale: |alpha| * sum_k |a||b| + |beta * c|. */
+function errorScale(c: Case, l: Layout, d: CaseData): Float64Array {
+  const out = new Float64Array(l.sizeC);
+  for (let t = 0; t < c.batch; t++) {
+    for (let i = 0; i < c.m; i++) {
+      for (let j = 0; j < c.n; j++) {
+        let s = 0;
+        for (let q = 0; q < c.k; q++) {
+          const av = d.a[t * l.strideA + (c.transA ? q * l.lda + i : i * l.lda + q)]!;
+          const bv = d.bWide[t * l.strideB + (c.transB ? j * l.ldb + q : q * l.ldb + j)]!;
+          s += Math.abs(av * bv);
+        }
+        const ci = t * l.strideC + i * l.ldc + j;
+        out[ci] = Math.abs(c.alpha) * s + Math.abs(c.beta * d.c[ci]!);
+      }
+    }
+  }
+  return out;
+}
+
+type Runner = (b: Backend, p: MatmulParams) => void;
+
+/** Uploads the case to a backend, runs it, returns C and frees everything. */
+function runCase(b: Backend, c: Case, l: Layout, d: CaseData, run: Runner): Float32Array {
+  const pa = upload(b, d.a);
+  const pb = upload(b, d.bStored);
+  const pc = upload(b, d.c);
+  const p: MatmulParams = {
+    batch: c.batch, m: c.m, n: c.n, k: c.k,
+    a: pa, transA: c.transA, lda: l.lda, strideA: l.strideA,
+    b: pb, bDtype: c.bDtype, transB: c.transB, ldb: l.ldb, strideB: l.strideB,
+    c: pc, ldc: l.ldc, strideC: l.strideC,
+    alpha: c.alpha, beta: c.beta,
+  };
+  try {
+    run(b, p);
+    return downloadF32(b, pc, l.sizeC);
+  } finally {
+    freeAll(b, [pa, d.a.byteLength], [pb, d.bStored.byteLength], [pc, d.c.byteLength]);
+  }
+}
+
+function freeAll(b: Backend, ...blocks: [Ptr, number][]): void {
+  for (const [p, bytes] of blocks) b.free(p, bytes);
+}
+
+function describeCase(c: Case): string {
+  return `${c.batch}x(${c.m}x${c.k} @ ${c.k}x${c.n}) tA=${c.transA} tB=${c.transB} B=${c.bDtype} ` +
+    `pad=${c.padA}/${c.padB}/${c.padC} batch=${c.batchA}/${c.batchB} alpha=${c.alpha} beta=${c.beta}`;
+}
+
+/** Checks C against the reference within REL_TOL of the error scale; padding of C untouched. */
+function assertMatches(label: string, got: Float32Array, want: Float32Array, scale: Float64Array): void {
+  assert.equal(got.length, want.length, `${label}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const tol = REL_TOL * scale[i]! + 1e-30;
+    if (!(Math.abs(got[i]! - want[i]!) <= tol)) {
+      assert.fail(`${label}: element ${i}: got ${got[i]}, expected ${want[i]} (tolerance ${tol.toExponential(2)})`);
+    }
+  }
+}
+
+/** The native variants to compare: each engine the machine has, and the serial kernel. */
+function nativeRunners(native: Backend): [string, Runner][] {
+  const info = native.gemmInfo();
+  const runners: [string, Runner][] = [];
+  if (info.library !== undefined) {
+    runners.push(['openblas', (b, p) => { b.setBlasDisabled(false); b.matmul(p); }]);
+  } else {
+    console.log('# OpenBLAS not found: OpenBLAS engine cases skipped');
+  }
+  runners.push(['builtin', (b, p) => { b.setBlasDisabled(true); b.matmul(p); b.setBlasDisabled(false); }]);
+  runners.push(['serial', (_b, p) => nativeMatmulSerial(loadAddon(), p)]);
+  return runners;
+}
+
+const BASE: Case = {
+  batch: 1, m: 1, n: 1, k: 1, transA: false, transB: false, padA: 0, padB: 0, padC: 0,
+  batchA: 'packed', batchB: 'packed', bDtype: 'f32', alpha: 1, beta: 0,
+};
+
+/** Random odd shapes over every transpose combination, plus the block-boundary shapes. */
+function conformanceCases(): Case[] {
+  const rng = new Rng(20260502);
+  const pick = (): number => ODD_SIZES[rng.int(ODD_SIZES.length)]!;
+  const cases: Case[] = [];
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      for (let r = 0; r < 6; r++) {
+        // Keep one dimension small so the reference loop stays quick.
+        const dims = [pick(), pick(), ODD_SIZES[rng.int(3)]!];
+        const rot = rng.int(3);
+        cases.push({
+          ...BASE, transA, transB,
+          m: dims[rot]!, n: dims[(rot + 1) % 3]!, k: dims[(rot + 2) % 3]!,
+          padA: rng.int(2) * 3, padB: rng.int(2) * 5, padC: rng.int(2) * 2,
+          alpha: r % 3 === 2 ? -0.5 : 1,
+          beta: r % 2 === 1 ? 1 : 0,
+          bDtype: (['f32', 'bf16', 'f16'] as const)[r % 3]!,
+        });
+      }
+    }
+  }
+  // Small-M path (no packing) for m <= 4, every layout and dtype.
+  for (const m of [1, 2, 4, 5]) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        cases.push({ ...BASE, m, n: 300, k: 77, transA, transB, padA: 1, padB: 2, beta: 1, bDtype: transA ? 'bf16' : 'f32' });
+      }
+    }
+  }
+  // Across the K, M and N cache blocks (KC 512, MC 144, NC 2048 in gemm_kernel.cpp).
+  cases.push({ ...BASE, m: 37, n: 45, k: 1100, transB: true, beta: 1 });
+  cases.push({ ...BASE, m: 310, n: 70, k: 40, transA: true, bDtype: 'f16' });
+  cases.push({ ...BASE, m: 13, n: 2100, k: 20, bDtype: 'bf16' });
+  // Batches, with A or B broadcast and padded rows.
+  cases.push({ ...BASE, batch: 5, m: 33, n: 17, k: 65, batchA: 'broadcast', padA: 3, padC: 1 });
+  cases.push({ ...BASE, batch: 4, m: 20, n: 64, k: 31, batchB: 'broadcast', transB: true, bDtype: 'bf16', beta: 1 });
+  cases.push({ ...BASE, batch: 3, m: 257, n: 7, k: 9, transA: true, padB: 4, alpha: 2 });
+  cases.push({ ...BASE, batch: 6, m: 3, n: 40, k: 50, batchB: 'broadcast', bDtype: 'f16' });
+  return cases;
+}
+
+test('matmul: reference matches a hand-worked product', () => {
+  const ref = reference();
+  // [[1, 2], [3, 4]] @ [[5, 6], [7, 8]] = [[19, 22], [43, 50]]; beta 1 adds C = [1, 1, 1, 1].
+  const c: Case = { ...BASE, m: 2, n: 2, k: 2, beta: 1 };
+  const d: CaseData = {
+    a: Float32Array.of(1, 2, 3, 4), bStored: Float32Array.of(5, 6, 7, 8), bWide: Float32Array.of(5, 6, 7, 8),
+    c: Float32Array.of(1, 1, 1, 1),
+  };
+  const got = runCase(ref, c, layoutOf(c), d, (b, p) => b.matmul(p));
+  assert.deepEqual(Array.from(got), [20, 23, 44, 51]);
+  const tb = runCase(ref, { ...c, transA: true, transB: true, beta: 0 }, layoutOf(c), d, (b, p) => b.matmul(p));
+  // A^T B^T = [[1, 3], [2, 4]] @ [[5, 7], [6, 8]] = [[23, 31], [34, 46]]
+  assert.deepEqual(Array.from(tb), [23, 31, 34, 46]);
+});
+
+test('matmul: native engines match the reference', (t) => {
+  const native = nativeOrSkip();
+  if (!native) return t.skip('native addon not built');
+  const ref = reference();
+  const runners = nativeRunners(native);
+  const rng = new Rng(7);
+  for (const c of conformanceCases()) {
+    const l = layoutOf(c);
+    const d = makeData(c, l, rng);
+    const want = runCase(ref, c, l, d, (b, p) => b.matmul(p));
+    const scale = errorScale(c, l, d);
+    for (const [engine, run] of runners) {
+      assertMatches(`${engine} ${describeCase(c)}`, runCase(native, c, l, d, run), want, scale);
+    }
+  }
+});
+
+test('matmul: beta 0 ignores NaN already in C', (t) => {
+  const native = nativeOrSkip();
+  const backends = native ? [reference(), native] : [reference()];
+  for (const b of backends) {
+    for (const blasOff of [false, true]) {
+      const c: Case = { ...BASE, m: 20, n: 40, k: 8 };
+      const l = layoutOf(c);
+      const d = { ...makeData(c, l, new Rng(3)), c: new Float32Array(l.sizeC).fill(NaN) };
+      b.setBlasDisabled(blasOff);
+      const got = runCase(b, c, l, d, (bk, p) => bk.matmul(p));
+      b.setBlasDisabled(false);
+      assert.ok(got.every(Number.isFinite), `${b.name} blasOff=${blasOff}: NaN from C leaked through beta 0`);
+    }
+  }
+  if (!native) t.diagnostic('native addon not built: native case skipped');
+});
+
+test('matmul: built-in kernel is bit-identical across runs, thread counts and the serial path', (t) => {
+  const native = nativeOrSkip();
+  if (!native) return t.skip('native addon not built');
+  const threads = native.threads();
+  const shapes: Case[] = [
+    { ...BASE, m: 300, n: 200, k: 700, transB: true, beta: 1 },
+    { ...BASE, m: 64, n: 2100, k: 33, bDtype: 'bf16' },
+    { ...BASE, m: 1, n: 1000, k: 900, transB: true, bDtype: 'f16' },
+    { ...BASE, batch: 8, m: 64, n: 64, k: 64, transA: true },
+  ];
+  native.setBlasDisabled(true);
+  try {
+    for (const c of shapes) {
+      const l = layoutOf(c);
+      const d = makeData(c, l, new Rng(11));
+      const first = runCase(native, c, l, d, (b, p) => b.matmul(p));
+      const second = runCase(native, c, l, d, (b, p) => b.matmul(p));
+      const serial = runCase(native, c, l, d, (_b, p) => nativeMatmulSerial(loadAddon(), p));
+      native.threads(1);
+      const oneThread = runCase(native, c, l, d, (b, p) => b.matmul(p));
+      native.threads(threads);
+      const label = describeCase(c);
+      assert.deepEqual(new Uint32Array(second.buffer), new Uint32Array(first.buffer), `${label}: rerun differs`);
+      assert.deepEqual(new Uint32Array(serial.buffer), new Uint32Array(first.buffer), `${label}: serial differs`);
+      assert.deepEqual(new Uint32Array(oneThread.buffer), new Uint32Array(first.buffer), `${label}: 1 thread differs`);
+    }
+  } finally {
+    native.threads(threads);
+    native.setBlasDisabled(false);
+  }
+});
+
+test('matmul: bad parameters throw naming the field', () => {
+  const ref = reference();
+  const p: MatmulParams = {
+    batch: 1, m: 4, n: 3, k: 5, a: 0, transA: false, lda: 5, strideA: 0,
+    b: 0, bDtype: 'f32', transB: false, ldb: 3, strideB: 0, c: 0, ldc: 3, strideC: 0, alpha: 1, beta: 0,
+  };
+  assert.throws(() => ref.matmul({ ...p, lda: 4 }), /lda \(4\) is smaller than the row width 5/);
+  assert.throws(() => ref.matmul({ ...p, transB: true, ldb: 3 }), /ldb \(3\) is smaller than the row width 5/);
+  assert.throws(() => ref.matmul({ ...p, ldc: 2 }), /ldc \(2\)/);
+  assert.throws(() => ref.matmul({ ...p, m: -1 }), /m must be a non-negative integer/);
+  assert.throws(() => ref.matmul({ ...p, k: 2.5 }), /k must be a non-negative integer/);
+  assert.throws(() => ref.matmul({ ...p, bDtype: 'i32' }), /bDtype must be f32, bf16 or f16/);
+  assert.throws(() => ref.matmul({ ...p, alpha: NaN }), /alpha must be finite/);
+});
+
+test('matmul: gemmInfo names the engine', (t) => {
+  const native = nativeOrSkip();
+  if (!native) return t.skip('native addon not built');
+  const info = native.gemmInfo();
+  assert.ok(info.threads >= 1);
+  if (info.library === undefined) {
+    assert.equal(info.engine, 'builtin');
+    return;
+  }
+  native.setBlasDisabled(true);
+  assert.equal(native.gemmInfo().engine, 'builtin');
+  native.setBlasDisabled(false);
+  assert.equal(native.gemmInfo().engine, process.env.LLAVA_BLAS === 'off' ? 'builtin' : 'openblas');
+});
