@@ -2,8 +2,9 @@
 // Each command module exports `register(program)`; order here is the order in --help.
 import { Command } from 'commander';
 import { register as doctor } from './doctor.js';
+import { register as world } from './world.js';
 
-const COMMANDS: readonly ((program: Command) => void)[] = [doctor];
+const COMMANDS: readonly ((program: Command) => void)[] = [doctor, world];
 
 /** Parses argv and runs the chosen command; exits non-zero with a one-line error on failure. */
 export async function main(argv: readonly string[]): Promise<void> {

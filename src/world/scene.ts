@@ -15,6 +15,7 @@ import {
   SIZE_HALF_EXTENT,
   THEMES,
   THEME_AFFINITY,
+  REPEAT_PROBABILITY,
   type BackgroundTone,
   type Color,
   type ObjectKind,
@@ -132,7 +133,7 @@ function placeObject(rng: Rng, k: ObjectKind, wanted: Size, placed: readonly Uni
       const cy = loY + rng.uniform() * (hiY - loY);
       const box = objectBox({ shape: k.shape, cx, cy, scale });
       if (fitsAmong(box, placed, cfg.maxOverlap)) {
-        return { ...k, size, cx, cy, scale, rgb: jitter(rng, COLOR_RGB[k.color], COLOR_JITTER) };
+        return { color: k.color, shape: k.shape, size, cx, cy, scale, rgb: jitter(rng, COLOR_RGB[k.color], COLOR_JITTER) };
       }
     }
   }
@@ -159,7 +160,7 @@ export function generateScene(seed: number, id: number, cfg: SceneConfig = DEFAU
   const objects: SceneObject[] = [];
   const boxes: UnitBox[] = [];
   for (let i = 0; i < count; i++) {
-    const k = drawKind(rng, theme);
+    const k = objects.length > 0 && rng.uniform() < REPEAT_PROBABILITY ? pick(rng, objects) : drawKind(rng, theme);
     const o = placeObject(rng, k, pick(rng, SIZES), boxes, cfg);
     if (!o) continue;
     objects.push(o);

@@ -76,18 +76,23 @@ export interface Theme {
 
 const kind = (color: Color, shape: Shape): ObjectKind => ({ color, shape });
 
-/** Themes; a scene picks one and draws most of its objects from its members. */
+/** Themes; a scene picks one and draws most of its objects from its members. Every colour
+ * is a member of exactly four themes, so colours are equally common overall. */
 export const THEMES: readonly Theme[] = [
   { name: 'traffic', members: [kind('red', 'circle'), kind('yellow', 'circle'), kind('green', 'circle'), kind('orange', 'triangle')] },
   { name: 'night', members: [kind('yellow', 'star'), kind('purple', 'star'), kind('blue', 'circle'), kind('blue', 'diamond')] },
-  { name: 'garden', members: [kind('pink', 'star'), kind('green', 'triangle'), kind('red', 'hexagon'), kind('yellow', 'circle')] },
-  { name: 'reef', members: [kind('blue', 'hexagon'), kind('orange', 'star'), kind('purple', 'circle'), kind('green', 'square')] },
-  { name: 'playroom', members: [kind('red', 'square'), kind('blue', 'triangle'), kind('yellow', 'square'), kind('green', 'circle')] },
-  { name: 'jewels', members: [kind('purple', 'diamond'), kind('red', 'diamond'), kind('pink', 'hexagon'), kind('blue', 'star')] },
+  { name: 'garden', members: [kind('pink', 'star'), kind('green', 'triangle'), kind('red', 'hexagon'), kind('orange', 'star')] },
+  { name: 'reef', members: [kind('blue', 'hexagon'), kind('orange', 'circle'), kind('purple', 'circle'), kind('green', 'square')] },
+  { name: 'playroom', members: [kind('red', 'square'), kind('blue', 'triangle'), kind('yellow', 'square'), kind('pink', 'circle')] },
+  { name: 'jewels', members: [kind('purple', 'diamond'), kind('red', 'diamond'), kind('pink', 'hexagon'), kind('green', 'diamond')] },
+  { name: 'sweets', members: [kind('pink', 'square'), kind('orange', 'hexagon'), kind('purple', 'triangle'), kind('yellow', 'hexagon')] },
 ];
 
 /** Probability that an object is drawn from the scene's theme rather than uniformly. */
 export const THEME_AFFINITY = 0.75;
+
+/** Probability that an object (after the first) repeats the kind of an earlier one, so scenes hold groups to count. */
+export const REPEAT_PROBABILITY = 0.25;
 
 /** Number words used in captions and accepted by the answer parser. */
 export const NUMBER_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten'] as const;

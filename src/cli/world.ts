@@ -1,0 +1,91 @@
+// `llava world ...`: generate the embedded synthetic world, draw its contact sheet, write
+// its world-bench questions and score replies to them, all from the command line.
+
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { loadWorld } from '../world/annotations.js';
+import { DEFAULT_BENCH_OPTIONS, benchmarkToJsonLines, generateBenchmark } from '../world/benchmark.js';
+import { DEFAULT_SHEET_OPTIONS, drawContactSheet, type SheetOptions } from '../world/sheet.js';
+import { DEFAULT_IMAGE_SIZE, generateWorld, writeFileAtomic } from '../world/world.js';
+import { formatWorldBenchReport, readBenchQuestions, readBenchReplies, scoreWorldBench } from '../eval/worldBench.js';
+
+/** Default file name of the questions inside a world directory. */
+export const BENCH_FILE = 'world-bench.jsonl';
+
+function integer(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new Error(`${name} must be a non-negative integer, got "${value}"`);
+    return n;
+  };
+}
+
+const SPLITS: readonly SheetOptions['split'][] = ['train', 'val', 'test', 'all'];
+
+function splitName(value: string): SheetOptions['split'] {
+  const s = SPLITS.find((x) => x === value);
+  if (s === undefined) throw new Error(`--split must be one of ${SPLITS.join(', ')}, got "${value}"`);
+  return s;
+}
+
+export function register(program: Command): void {
+  const world = program.command('world').description('the embedded synthetic world: scenes with captions and boxes, and its benchmark');
+
+  world
+    .command('generate')
+    .description('render N seeded scenes to DIR/images/*.png with DIR/annotations.json (COCO + captions) and DIR/splits.json')
+    .option('--n <count>', 'number of scenes', integer('--n'), 5000)
+    .option('--size <px>', 'image side in pixels (16..336)', integer('--size'), DEFAULT_IMAGE_SIZE)
+    .option('--seed <k>', 'world seed', integer('--seed'), 0)
+    .requiredOption('--out <dir>', 'output directory')
+    .action((opts: { n: number; size: number; seed: number; out: string }) => {
+      const started = performance.now();
+      const s = generateWorld({ n: opts.n, size: opts.size, seed: opts.seed, out: opts.out });
+      const seconds = (performance.now() - started) / 1000;
+      process.stdout.write(
+        `wrote ${s.images} images (${s.objects} objects) to ${s.dir} in ${seconds.toFixed(1)} s; splits train ${s.splits.train} / val ${s.splits.val} / test ${s.splits.test}\n`,
+      );
+    });
+
+  world
+    .command('sheet')
+    .description('draw a contact sheet of a world: images with their boxes and one caption each')
+    .requiredOption('--in <dir>', 'world directory')
+    .requiredOption('--out <file>', 'output PNG')
+    .option('--count <n>', 'images to show', integer('--count'), DEFAULT_SHEET_OPTIONS.count)
+    .option('--columns <n>', 'grid columns', integer('--columns'), DEFAULT_SHEET_OPTIONS.columns)
+    .option('--tile <px>', 'side of each enlarged image', integer('--tile'), DEFAULT_SHEET_OPTIONS.tile)
+    .option('--split <name>', 'train, val, test or all', splitName, DEFAULT_SHEET_OPTIONS.split)
+    .action(async (opts: { in: string; out: string; count: number; columns: number; tile: number; split: SheetOptions['split'] }) => {
+      const r = await drawContactSheet(loadWorld(opts.in), opts.out, opts);
+      process.stdout.write(`wrote ${opts.out}: ${r.images} images, ${r.width}x${r.height}\n`);
+    });
+
+  world
+    .command('bench')
+    .description(`write the world-bench questions for a world's test split (JSON lines, default DIR/${BENCH_FILE})`)
+    .requiredOption('--in <dir>', 'world directory')
+    .option('--out <file>', `questions file (default DIR/${BENCH_FILE})`)
+    .option('--per-type <n>', 'questions per type (per POPE setting for existence)', integer('--per-type'), DEFAULT_BENCH_OPTIONS.perType)
+    .option('--seed <k>', 'question sampling seed', integer('--seed'), DEFAULT_BENCH_OPTIONS.seed)
+    .action((opts: { in: string; out?: string; perType: number; seed: number }) => {
+      const questions = generateBenchmark(loadWorld(opts.in), { perType: opts.perType, seed: opts.seed });
+      const out = opts.out ?? join(opts.in, BENCH_FILE);
+      writeFileAtomic(out, benchmarkToJsonLines(questions));
+      const counts = new Map<string, number>();
+      for (const q of questions) counts.set(q.type, (counts.get(q.type) ?? 0) + 1);
+      const held = questions.filter((q) => q.held_out).length;
+      process.stdout.write(`wrote ${questions.length} questions to ${out} (${[...counts].map(([t, n]) => `${t} ${n}`).join(', ')}; ${held} with held-out phrasings)\n`);
+    });
+
+  world
+    .command('score')
+    .description('score replies (JSON lines {id, answer}) to world-bench questions')
+    .requiredOption('--questions <file>', 'questions file from "llava world bench"')
+    .requiredOption('--replies <file>', 'replies, JSON lines with id (or question_id) and answer (or text)')
+    .option('--json', 'print the report as one JSON object')
+    .action((opts: { questions: string; replies: string; json?: boolean }) => {
+      const report = scoreWorldBench(readBenchQuestions(opts.questions), readBenchReplies(opts.replies));
+      process.stdout.write((opts.json ? JSON.stringify(report) : formatWorldBenchReport(report)) + '\n');
+    });
+}

@@ -1,0 +1,253 @@
+// world-bench: held-out questions on the test split (POPE-style existence, colour, count,
+// relative position, detailed description), answers balanced so no fixed reply beats chance.
+
+import { Rng } from '../tensor/random.js';
+import type { LoadedWorld, WorldImage, WorldObject } from './annotations.js';
+import { PHRASINGS, fillPhrasing, positionForm, type QuestionType } from './phrasings.js';
+import { pick, shuffled } from './sampling.js';
+import { holds, opposite, type Relation } from './spatial.js';
+import { COLORS, SHAPES, SHAPE_PLURAL, allObjectKinds, objectName, type Shape } from './vocabulary.js';
+
+/** How a POPE negative was drawn. */
+export type PopeSetting = 'random' | 'popular' | 'adversarial';
+export const POPE_SETTINGS: readonly PopeSetting[] = ['random', 'popular', 'adversarial'];
+
+/** One benchmark question; `answer` is canonical (see BenchOptions docs per type). */
+export interface BenchQuestion {
+  /** "<type>-<n>", unique in the file. */
+  readonly id: string;
+  readonly type: QuestionType;
+  readonly image_id: number;
+  /** Image path relative to the world directory. */
+  readonly image: string;
+  readonly question: string;
+  /** Index of the phrasing in PHRASINGS[type]. */
+  readonly phrasing: number;
+  readonly held_out: boolean;
+  /**
+   * existence and yes/no position: "yes" | "no"; color: a colour; count: digits ("2");
+   * choice position: one of `choices`; detail: "" (see `objects`).
+   */
+  readonly answer: string;
+  /** The closed answer set (absent for detail). */
+  readonly choices?: readonly string[];
+  /** existence only: which POPE negative sampling this question belongs to. */
+  readonly pope?: PopeSetting;
+  /** detail only: the names of the objects in the image, sorted, unique. */
+  readonly objects?: readonly string[];
+}
+
+/** Options of `generateBenchmark`. */
+export interface BenchOptions {
+  /** Target questions per type (per POPE setting for existence); balanced quotas round it up. */
+  readonly perType: number;
+  /** Seed of question sampling. */
+  readonly seed: number;
+}
+
+export const DEFAULT_BENCH_OPTIONS: BenchOptions = { perType: 500, seed: 0 };
+
+/** Counts asked about; a shape occurs 0..3 times often enough to balance these four answers. */
+export const COUNT_ANSWERS: readonly string[] = ['0', '1', '2', '3'];
+/** Most-frequent or most-co-occurring absent objects a popular/adversarial negative is drawn from. */
+const NEGATIVE_POOL = 3;
+const BENCH_STREAM = 0xbe4c;
+
+/** A question before it gets its id; `key` is the answer class quotas balance over. */
+interface Candidate {
+  readonly key: string;
+  readonly q: Omit<BenchQuestion, 'id'>;
+}
+
+const YES_NO: readonly string[] = ['yes', 'no'];
+
+function namesIn(im: WorldImage): Set<string> {
+  return new Set(im.objects.map(objectName));
+}
+
+function countShape(im: WorldImage, shape: Shape): number {
+  return im.objects.filter((o) => o.shape === shape).length;
+}
+
+/** Picks a phrasing index of a type uniformly (held-out ones included). */
+function choosePhrasing(rng: Rng, type: QuestionType, accept: (template: string) => boolean = () => true): number {
+  const ok = PHRASINGS[type].map((p, i) => ({ p, i })).filter(({ p }) => accept(p.template));
+  return pick(rng, ok).i;
+}
+
+function base(type: QuestionType, im: WorldImage, phrasing: number, values: Record<string, string>): Omit<BenchQuestion, 'id' | 'answer'> {
+  const p = PHRASINGS[type][phrasing]!;
+  return { type, image_id: im.id, image: im.fileName, question: fillPhrasing(p.template, values), phrasing, held_out: p.heldOut };
+}
+
+/** Takes an equal number of candidates of every key (as many as `target` needs, at most the rarest key's supply). */
+function balanced(rng: Rng, candidates: readonly Candidate[], keys: readonly string[], target: number): Omit<BenchQuestion, 'id'>[] {
+  const byKey = new Map<string, Candidate[]>(keys.map((k) => [k, []]));
+  for (const c of candidates) byKey.get(c.key)?.push(c);
+  const quota = Math.min(Math.ceil(target / keys.length), ...[...byKey.values()].map((l) => l.length));
+  const chosen = keys.flatMap((k) => shuffled(rng, byKey.get(k)!).slice(0, quota));
+  return shuffled(rng, chosen).map((c) => c.q);
+}
+
+/** Object-name frequencies and pairwise co-occurrence over the training images. */
+interface Statistics {
+  readonly frequency: ReadonlyMap<string, number>;
+  readonly cooccurrence: ReadonlyMap<string, ReadonlyMap<string, number>>;
+}
+
+function statistics(images: readonly WorldImage[]): Statistics {
+  const frequency = new Map<string, number>();
+  const cooccurrence = new Map<string, Map<string, number>>();
+  for (const im of images) {
+    const names = [...namesIn(im)];
+    for (const a of names) {
+      frequency.set(a, (frequency.get(a) ?? 0) + 1);
+      const row = cooccurrence.get(a) ?? new Map<string, number>();
+      cooccurrence.set(a, row);
+      for (const b of names) if (a !== b) row.set(b, (row.get(b) ?? 0) + 1);
+    }
+  }
+  return { frequency, cooccurrence };
+}
+
+/** Absent names ranked for a setting (best first); random gives them all in shuffled order. */
+function negativePool(rng: Rng, setting: PopeSetting, present: Set<string>, stats: Statistics): string[] {
+  const absent = allObjectKinds().map(objectName).filter((n) => !present.has(n));
+  const rankBy = (score: (n: string) => number): string[] =>
+    [...absent].sort((a, b) => score(b) - score(a) || a.localeCompare(b)).slice(0, NEGATIVE_POOL);
+  switch (setting) {
+    case 'random':
+      return shuffled(rng, absent);
+    case 'popular':
+      return rankBy((n) => stats.frequency.get(n) ?? 0);
+    case 'adversarial':
+      return rankBy((n) => [...present].reduce((s, p) => s + (stats.cooccurrence.get(p)?.get(n) ?? 0), 0));
+    default:
+      return setting satisfies never;
+  }
+}
+
+function existenceQuestions(rng: Rng, test: readonly WorldImage[], stats: Statistics, perSetting: number): Omit<BenchQuestion, 'id'>[] {
+  const out: Omit<BenchQuestion, 'id'>[] = [];
+  for (const setting of POPE_SETTINGS) {
+    const candidates: Candidate[] = [];
+    for (const im of test) {
+      const present = namesIn(im);
+      const ask = (object: string, answer: string): void => {
+        const q = { ...base('existence', im, choosePhrasing(rng, 'existence'), { object }), answer, choices: YES_NO, pope: setting };
+        candidates.push({ key: answer, q });
+      };
+      ask(pick(rng, [...present]), 'yes');
+      ask(pick(rng, negativePool(rng, setting, present, stats)), 'no');
+    }
+    out.push(...balanced(rng, candidates, YES_NO, perSetting));
+  }
+  return out;
+}
+
+function colorQuestions(rng: Rng, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
+  const candidates: Candidate[] = [];
+  for (const im of test) {
+    for (const shape of SHAPES) {
+      const matches = im.objects.filter((o) => o.shape === shape);
+      if (matches.length !== 1) continue; // "the circle" must name one object
+      const answer = matches[0]!.color;
+      candidates.push({ key: answer, q: { ...base('color', im, choosePhrasing(rng, 'color'), { shape }), answer, choices: COLORS } });
+    }
+  }
+  return balanced(rng, candidates, COLORS, target);
+}
+
+function countQuestions(rng: Rng, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
+  const candidates: Candidate[] = [];
+  for (const im of test) {
+    for (const shape of SHAPES) {
+      const answer = String(countShape(im, shape));
+      if (!COUNT_ANSWERS.includes(answer)) continue;
+      const q = { ...base('count', im, choosePhrasing(rng, 'count'), { shapes: SHAPE_PLURAL[shape] }), answer, choices: COUNT_ANSWERS };
+      candidates.push({ key: answer, q });
+    }
+  }
+  return balanced(rng, candidates, COUNT_ANSWERS, target);
+}
+
+/** Direction word of the choice form for the relation "a is <rel> b" (a lies further that way). */
+const DIRECTION_OF: { readonly [R in Relation]: string } = {
+  'left of': 'to the left',
+  'right of': 'to the right',
+  above: 'up',
+  below: 'down',
+};
+
+/** Objects whose name is unique in the image, so "the red circle" is one object. */
+function uniquelyNamed(im: WorldImage): WorldObject[] {
+  return im.objects.filter((o) => im.objects.filter((p) => objectName(p) === objectName(o)).length === 1);
+}
+
+function positionQuestions(rng: Rng, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
+  const candidates: Candidate[] = [];
+  for (const im of test) {
+    const named = uniquelyNamed(im);
+    for (const a of named) {
+      for (const b of named) {
+        if (a === b) continue;
+        // Only relations that hold without doubt; asking the opposite gives the "no" cases.
+        for (const rel of ['left of', 'above'] as const) {
+          const truth = holds(rel, a, b) ? rel : holds(opposite(rel), a, b) ? opposite(rel) : undefined;
+          if (truth === undefined) continue;
+          const phrasing = choosePhrasing(rng, 'position');
+          const values = { a: objectName(a), b: objectName(b) };
+          if (positionForm(PHRASINGS.position[phrasing]!.template) === 'yesno') {
+            const asked = rng.uniform() < 0.5 ? truth : opposite(truth);
+            const answer = asked === truth ? 'yes' : 'no';
+            const q = { ...base('position', im, phrasing, { ...values, relation: asked }), answer, choices: YES_NO };
+            candidates.push({ key: `yesno:${answer}`, q });
+          } else {
+            const direction = rng.uniform() < 0.5 ? truth : opposite(truth);
+            // a is `truth` of b, so a lies further in direction `truth`.
+            const answer = direction === truth ? values.a : values.b;
+            const q = { ...base('position', im, phrasing, { ...values, direction: DIRECTION_OF[direction] }), answer, choices: [values.a, values.b] };
+            candidates.push({ key: answer === values.a ? 'choice:first' : 'choice:second', q });
+          }
+        }
+      }
+    }
+  }
+  return balanced(rng, candidates, ['yesno:yes', 'yesno:no', 'choice:first', 'choice:second'], target);
+}
+
+function detailQuestions(rng: Rng, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
+  return shuffled(rng, test)
+    .slice(0, target)
+    .map((im) => ({ ...base('detail', im, choosePhrasing(rng, 'detail'), {}), answer: '', objects: [...namesIn(im)].sort() }));
+}
+
+function withIds(questions: readonly Omit<BenchQuestion, 'id'>[]): BenchQuestion[] {
+  const counters = new Map<string, number>();
+  return questions.map((q) => {
+    const n = (counters.get(q.type) ?? 0) + 1;
+    counters.set(q.type, n);
+    return { id: `${q.type}-${String(n).padStart(5, '0')}`, ...q };
+  });
+}
+
+/** The world's benchmark: questions on its test split, statistics from its train split. */
+export function generateBenchmark(world: Pick<LoadedWorld, 'images' | 'splits'>, options: BenchOptions = DEFAULT_BENCH_OPTIONS): BenchQuestion[] {
+  const get = (id: number): WorldImage => world.images.get(id) ?? (() => { throw new Error(`split lists image ${id}, which has no annotations`); })();
+  const test = world.splits.test.map(get);
+  if (test.length === 0) throw new Error('the world has no test images; generate more scenes');
+  const stats = statistics(world.splits.train.map(get));
+  const rng = new Rng((options.seed ^ BENCH_STREAM) >>> 0);
+  return withIds([
+    ...existenceQuestions(rng, test, stats, options.perType),
+    ...colorQuestions(rng, test, options.perType),
+    ...countQuestions(rng, test, options.perType),
+    ...positionQuestions(rng, test, options.perType),
+    ...detailQuestions(rng, test, options.perType),
+  ]);
+}
+
+/** The questions as JSON lines, one question per line. */
+export function benchmarkToJsonLines(questions: readonly BenchQuestion[]): string {
+  return questions.map((q) => JSON.stringify(q)).join('\n') + '\n';
+}
