@@ -201,15 +201,24 @@ def clip_hidden_states(w: Dict[str, torch.Tensor], vc: dict, pixels: torch.Tenso
     return states
 
 
-def image_features(w: Dict[str, torch.Tensor], cfg: Config, pixels: torch.Tensor) -> torch.Tensor:
-    """Projected visual tokens, (B, image_seq_length, H)."""
+def vision_features(w: Dict[str, torch.Tensor], cfg: Config, pixels: torch.Tensor) -> torch.Tensor:
+    """Selected vision hidden states before the projector, (B, image_seq_length, C)."""
     selected = clip_hidden_states(w, cfg.vision, pixels)[cfg.feature_layer]
     if cfg.strategy == "default":
-        selected = selected[:, 1:]
-    elif cfg.strategy != "full":
-        raise ValueError(f"unknown vision_feature_select_strategy {cfg.strategy!r}")
-    h = activation(linear(selected, w, "projector.linear_1"), cfg.projector_hidden_act)
+        return selected[:, 1:]
+    if cfg.strategy == "full":
+        return selected
+    raise ValueError(f"unknown vision_feature_select_strategy {cfg.strategy!r}")
+
+
+def project(w: Dict[str, torch.Tensor], cfg: Config, feats: torch.Tensor) -> torch.Tensor:
+    h = activation(linear(feats, w, "projector.linear_1"), cfg.projector_hidden_act)
     return linear(h, w, "projector.linear_2")
+
+
+def image_features(w: Dict[str, torch.Tensor], cfg: Config, pixels: torch.Tensor) -> torch.Tensor:
+    """Projected visual tokens, (B, image_seq_length, H)."""
+    return project(w, cfg, vision_features(w, cfg, pixels))
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -274,11 +283,19 @@ def llava_logits(w: Dict[str, torch.Tensor], cfg: Config, input_ids: torch.Tenso
     return llama_logits(w, cfg.text, embeds)
 
 
+@dataclass
+class GreedyResult:
+    ids: List[int]  # generated ids
+    step_logits: torch.Tensor  # (steps, V): the logits each id was chosen from
+    min_gap: float  # smallest top-1/top-2 gap met, relative to that step's max |logit|
+
+
 def greedy(w: Dict[str, torch.Tensor], cfg: Config, input_ids: torch.Tensor, pixels: torch.Tensor,
-           steps: int) -> Tuple[List[int], float]:
-    """Greedy ids by full recompute; also the smallest top-1/top-2 logit gap met (relative to max |logit|)."""
+           steps: int) -> GreedyResult:
+    """Greedy decoding by full recompute (no KV cache, no EOS stop)."""
     ids = input_ids
     out: List[int] = []
+    rows: List[torch.Tensor] = []
     min_gap = math.inf
     for _ in range(steps):
         last = llava_logits(w, cfg, ids, pixels)[0, -1]
@@ -286,8 +303,9 @@ def greedy(w: Dict[str, torch.Tensor], cfg: Config, input_ids: torch.Tensor, pix
         min_gap = min(min_gap, float((top[0] - top[1]) / last.abs().max()))
         nxt = int(torch.argmax(last))
         out.append(nxt)
+        rows.append(last)
         ids = torch.cat([ids, torch.tensor([[nxt]])], dim=1)
-    return out, min_gap
+    return GreedyResult(out, torch.stack(rows), min_gap)
 
 
 # ---------------------------------------------------------------- preprocessing (CLIPImageProcessor / LlavaImageProcessor)
@@ -373,9 +391,9 @@ def run_model(model_dir: str, image_path: str, prompt: str, steps: int, dtype: t
     with torch.no_grad():
         px = torch.from_numpy(pixels)[None].to(dtype)
         logits = llava_logits(w, cfg, input_ids, px)[0]
-        gen, gap = greedy(w, cfg, input_ids, px, steps)
+        gen = greedy(w, cfg, input_ids, px, steps)
     return {"prompt_ids": ids, "pixel_values": pixels, "logits": logits.to(torch.float32).numpy(),
-            "token_ids": gen, "text": tok.decode(gen), "min_top2_gap": gap}
+            "token_ids": gen.ids, "text": tok.decode(gen.ids), "min_top2_gap": gen.min_gap}
 
 
 # ---------------------------------------------------------------- tiny fixtures
@@ -609,17 +627,23 @@ def write_golden(out: str, v: Variant, w: Dict[str, torch.Tensor], cfg: Config, 
         input_ids = torch.tensor([ids])
         px = torch.from_numpy(pixels)[None].to(torch.float64)
         with torch.no_grad():
+            feats = vision_features(w64, cfg, px)[0]
+            projected = project(w64, cfg, feats)
             logits = llava_logits(w64, cfg, input_ids, px)[0]
-            gen, gap = greedy(w64, cfg, input_ids, px, GREEDY_STEPS)
-        if gap < MIN_RELATIVE_GAP:
-            raise NearTieError(f"{v.golden}/{case}: greedy top-2 gap {gap:.2e} is below {MIN_RELATIVE_GAP:.0e}")
+            gen = greedy(w64, cfg, input_ids, px, GREEDY_STEPS)
+        if gen.min_gap < MIN_RELATIVE_GAP:
+            raise NearTieError(f"{v.golden}/{case}: greedy top-2 gap {gen.min_gap:.2e} is below {MIN_RELATIVE_GAP:.0e}")
+        f32 = lambda t: t.to(torch.float32).numpy()  # noqa: E731
         save_npy(os.path.join(d, "input_ids.npy"), np.asarray(ids, dtype=np.int64))
         save_npy(os.path.join(d, "pixel_values.npy"), pixels[None])
-        save_npy(os.path.join(d, "logits.npy"), logits.to(torch.float32).numpy())
-        save_npy(os.path.join(d, "generated_ids.npy"), np.asarray(gen, dtype=np.int64))
+        save_npy(os.path.join(d, "vision_features.npy"), f32(feats))
+        save_npy(os.path.join(d, "image_features.npy"), f32(projected))
+        save_npy(os.path.join(d, "logits.npy"), f32(logits))
+        save_npy(os.path.join(d, "generated_ids.npy"), np.asarray(gen.ids, dtype=np.int64))
+        save_npy(os.path.join(d, "generated_logits.npy"), f32(gen.step_logits))
         meta = {"image": f"images/{image_file}", "prompt": prompt, "text": llava_hf_prompt(prompt),
-                "num_tokens": len(ids), "image_tokens": cfg.image_seq_length, "generated_text": tok.decode(gen),
-                "max_abs_logit": float(logits.abs().max()), "min_top2_gap_relative": gap}
+                "num_tokens": len(ids), "image_tokens": cfg.image_seq_length, "generated_text": tok.decode(gen.ids),
+                "max_abs_logit": float(logits.abs().max()), "min_top2_gap_relative": gen.min_gap}
         write_json(os.path.join(d, "meta.json"), meta)
         results.append({"case": case, **meta})
     return results
