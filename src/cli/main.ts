@@ -3,8 +3,9 @@
 import { Command } from 'commander';
 import { register as doctor } from './doctor.js';
 import { register as world } from './world.js';
+import { register as data } from './data.js';
 
-const COMMANDS: readonly ((program: Command) => void)[] = [doctor, world];
+const COMMANDS: readonly ((program: Command) => void)[] = [doctor, world, data];
 
 /** Parses argv and runs the chosen command; exits non-zero with a one-line error on failure. */
 export async function main(argv: readonly string[]): Promise<void> {
