@@ -5,6 +5,7 @@
 
 Commands:
   make-fixtures [--out DIR]      write tiny random llava-hf checkpoints + golden outputs (see tools/README.md)
+  verify-fixtures [--dir DIR]    rerun every fixture model from its files in float32 against the goldens
   run --model DIR --image PATH --prompt TEXT [--max-new-tokens N] [--logits-out F.npy] [--dtype float32|float64]
                                  mirror of `llava generate --json` on any llava-hf checkpoint directory
   check-tokenizer --tokenizer tokenizer.json --vectors vectors.jsonl
@@ -406,6 +407,7 @@ TINY_MERGES = 48
 GREEDY_STEPS = 8
 WEIGHT_SEED = 20240605
 MAX_SEED_TRIES = 50
+PARITY_RELATIVE_TOLERANCE = 1e-4  # the bound the TypeScript parity tests use
 MIN_RELATIVE_GAP = 2e-3  # greedy goldens must not hinge on near-ties (TS tolerance is 1e-4 relative)
 
 # name -> (image builder size, prompt). Images are drawn here; prompts are ours.
@@ -690,6 +692,28 @@ def write_all(out: str, weights: Dict[str, torch.Tensor], tok_spec: dict, tok: L
     return manifest
 
 
+def verify_fixtures(root: str) -> int:
+    """Reruns every fixture model from its files in float32 and compares with the goldens; returns failures."""
+    manifest = read_json(os.path.join(root, "manifest.json"))
+    failures = 0
+    for m in manifest["models"]:
+        for case in manifest["cases"]:
+            g = os.path.join(root, m["golden"], case["name"])
+            r = run_model(os.path.join(root, m["dir"]), os.path.join(root, case["image"]), case["prompt"],
+                          GREEDY_STEPS, torch.float32)
+            golden = np.load(os.path.join(g, "logits.npy"))
+            rel = float(np.abs(r["logits"] - golden).max() / np.abs(golden).max())
+            same_ids = r["prompt_ids"] == np.load(os.path.join(g, "input_ids.npy")).tolist()
+            same_gen = r["token_ids"] == np.load(os.path.join(g, "generated_ids.npy")).tolist()
+            same_px = np.array_equal(r["pixel_values"][None], np.load(os.path.join(g, "pixel_values.npy")))
+            ok = rel <= PARITY_RELATIVE_TOLERANCE and same_ids and same_gen and same_px
+            failures += 0 if ok else 1
+            print(f"{'ok  ' if ok else 'FAIL'} {m['name']}/{case['name']}: float32 max|diff|/max|golden| = {rel:.2e}, "
+                  f"prompt ids {'=' if same_ids else '!='}, greedy ids {'=' if same_gen else '!='}, "
+                  f"pixels {'=' if same_px else '!='}")
+    return failures
+
+
 # ---------------------------------------------------------------- CLI
 
 def main(argv: Sequence[str]) -> int:
@@ -704,6 +728,8 @@ def main(argv: Sequence[str]) -> int:
     rn.add_argument("--max-new-tokens", type=int, default=GREEDY_STEPS)
     rn.add_argument("--logits-out")
     rn.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    vf = sub.add_parser("verify-fixtures")
+    vf.add_argument("--dir", default=os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "llava-tiny"))
     ck = sub.add_parser("check-tokenizer")
     ck.add_argument("--tokenizer", required=True)
     ck.add_argument("--vectors", required=True)
@@ -711,6 +737,8 @@ def main(argv: Sequence[str]) -> int:
     if args.cmd == "make-fixtures":
         make_fixtures(os.path.normpath(args.out))
         return 0
+    if args.cmd == "verify-fixtures":
+        return 1 if verify_fixtures(os.path.normpath(args.dir)) else 0
     if args.cmd == "run":
         r = run_model(args.model, args.image, args.prompt, args.max_new_tokens, getattr(torch, args.dtype))
         if args.logits_out:
