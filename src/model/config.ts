@@ -145,10 +145,13 @@ export const DEFAULT_TEXT_CONFIG: TextConfig = {
   eosTokenIds: [2],
 };
 
-/** LlavaConfig defaults: mlp2x_gelu projector with biases, second-to-last layer, CLS dropped. */
+/** LlavaConfig's projector: mlp2x_gelu with biases. */
 export const DEFAULT_PROJECTOR_CONFIG: ProjectorConfig = { depth: 2, hiddenAct: 'gelu', bias: true };
+/** LlavaConfig's image_token_index (llava-hf's `<image>` after LLaMA's 32000 pieces). */
 export const DEFAULT_IMAGE_TOKEN_ID = 32000;
+/** LlavaConfig's vision_feature_layer: the second-to-last layer's output. */
 export const DEFAULT_VISION_FEATURE_LAYER = -2;
+/** LlavaConfig's vision_feature_select_strategy: drop CLS. */
 export const DEFAULT_FEATURE_STRATEGY: FeatureSelectStrategy = 'default';
 
 const VISION_MODEL_TYPE = 'clip_vision_model';

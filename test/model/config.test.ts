@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import {
   ConfigError,
   DEFAULT_TEXT_CONFIG,
-  HfLayout,
+  type HfLayout,
   LLAVA_DEFAULT_VISION_CONFIG,
   NAMED_CONFIGS,
   featureLayerIndex,
@@ -21,6 +21,7 @@ import {
   readLlavaHfConfig,
   toLlavaHfConfig,
   validateLlavaConfig,
+  visionLayersUsed,
   type LlavaConfig,
 } from '../../src/model/config.js';
 
@@ -87,6 +88,7 @@ test('fixture configs (4.x and 5.x, f32 and bf16) parse to the tiny named config
     } else {
       assert.deepEqual(parsed, NAMED_CONFIGS.tiny, m.name);
     }
+    assert.equal(visionLayersUsed(parsed), m.name === 'full-v4' ? 3 : 2, 'layers run for the features');
     const golden = manifest.goldens[m.golden.replace('golden/', '')]!;
     for (const c of golden) assert.equal(imageTokenCount(parsed), c.image_tokens, `${m.name}/${c.case} image tokens`);
   }
