@@ -197,7 +197,7 @@ export interface FusedKernels {
   /** dx written; dweight (when non-zero) += over rows. */
   rmsNormBackward(rows: number, cols: number, dy: Ptr, x: Ptr, weight: Ptr, rstd: Ptr, dx: Ptr, dweight: Ptr): void;
   /**
-   * Rotary embedding, HF "rotate_half" layout: pairs (d, d + D/2) for d < rotDim/2 rotate by
+   * Rotary embedding, HF "rotate_half" layout: pairs (d, d + rotDim/2) for d < rotDim/2 rotate by
    * angle pos * theta^(-2d/rotDim); dims >= rotDim pass through. positions: i32 (batch, t).
    * inverse = true rotates by -angle (the backward pass). y may equal x when layouts match.
    */
