@@ -3,6 +3,7 @@
 
 import { closeSync, existsSync, fstatSync, openSync, readSync, readFileSync, renameSync, rmSync, statSync, writeSync, fsyncSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, type DType } from '../tensor/dtype.js';
 
 /** Element types the safetensors format defines (names as written in headers). */
 export type SafetensorsDtype =
@@ -253,6 +254,72 @@ export function readTensorBytes(entry: TensorEntry): Uint8Array {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The tensor core's dtype for a stored dtype, or undefined where it has none (F64, I64, ...). */
+export function toTensorDtype(dtype: SafetensorsDtype): DType | undefined {
+  switch (dtype) {
+    case 'F32':
+      return 'f32';
+    case 'BF16':
+      return 'bf16';
+    case 'F16':
+      return 'f16';
+    case 'I32':
+      return 'i32';
+    default:
+      return undefined;
+  }
+}
+
+/** The stored dtype for a tensor-core dtype. */
+export function fromTensorDtype(dtype: DType): SafetensorsDtype {
+  switch (dtype) {
+    case 'f32':
+      return 'F32';
+    case 'bf16':
+      return 'BF16';
+    case 'f16':
+      return 'F16';
+    case 'i32':
+      return 'I32';
+    default:
+      return dtype satisfies never;
+  }
+}
+
+/** Decodes a small F32/F16/BF16 tensor to float32 values (for tests, configs and tools; the model maps weights natively). */
+export function readTensorAsF32(entry: TensorEntry): Float32Array {
+  const bytes = readTensorBytes(entry);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = shapeElements(entry.shape);
+  const out = new Float32Array(n);
+  switch (entry.dtype) {
+    case 'F32':
+      for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
+      return out;
+    case 'BF16':
+      for (let i = 0; i < n; i++) out[i] = bf16BitsToF32(view.getUint16(i * 2, true));
+      return out;
+    case 'F16':
+      for (let i = 0; i < n; i++) out[i] = f16BitsToF32(view.getUint16(i * 2, true));
+      return out;
+    default:
+      fail(entry.path, `tensor "${entry.name}": readTensorAsF32 reads F32, F16 or BF16, not ${entry.dtype}`);
+  }
+}
+
+/** Encodes float values as the little-endian bytes of an F32, F16 or BF16 tensor (rounding to nearest even). */
+export function encodeFloats(values: ArrayLike<number>, dtype: 'F32' | 'F16' | 'BF16'): Uint8Array {
+  const size = SAFETENSORS_DTYPE_BYTES[dtype];
+  const out = new Uint8Array(values.length * size);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (dtype === 'F32') view.setFloat32(i * 4, v, true);
+    else view.setUint16(i * 2, dtype === 'BF16' ? f32ToBf16Bits(v) : f32ToF16Bits(v), true);
+  }
+  return out;
 }
 
 function readIndex(indexPath: string): { weightMap: Map<string, string>; metadata: Record<string, string> } {

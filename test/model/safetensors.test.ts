@@ -7,10 +7,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  encodeFloats,
   encodeSafetensorsHeader,
   openSafetensors,
   planShards,
   readSafetensorsHeader,
+  readTensorAsF32,
   readTensorBytes,
   SafetensorsError,
   writeSafetensors,
@@ -249,6 +251,31 @@ test('index that disagrees with its shards is rejected', async () => {
     writeFileSync(indexPath, JSON.stringify(index));
     assert.throws(() => openSafetensors(dir), /tensor "b\.bias" is not listed in model\.safetensors\.index\.json/);
     assert.throws(() => openSafetensors(join(dir, 'nothing')), /nothing: not found/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('float tensors round trip through F32, F16 and BF16 encodings', async () => {
+  const dir = tempDir();
+  try {
+    const values = [0, 1, -2.5, 0.1, 65504, -1e-3, 3.140625];
+    const path = join(dir, 'floats.safetensors');
+    await writeSafetensors(
+      path,
+      (['F32', 'F16', 'BF16'] as const).map((dtype) => ({ name: dtype, dtype, shape: [values.length], data: () => encodeFloats(values, dtype) })),
+    );
+    const ck = openSafetensors(path);
+    assert.deepEqual([...readTensorAsF32(ck.tensors.get('F32')!)], values.map(Math.fround));
+    const f16 = readTensorAsF32(ck.tensors.get('F16')!);
+    const bf16 = readTensorAsF32(ck.tensors.get('BF16')!);
+    values.forEach((v, i) => {
+      assert.ok(Math.abs(f16[i]! - v) <= Math.abs(v) * 2 ** -11 + 1e-7, `f16 ${v} -> ${f16[i]}`);
+      assert.ok(Math.abs(bf16[i]! - v) <= Math.abs(v) * 2 ** -8, `bf16 ${v} -> ${bf16[i]}`);
+    });
+    assert.equal(bf16[6], 3.140625, 'exactly representable in bf16');
+    await writeSafetensors(join(dir, 'ids.safetensors'), [{ name: 'ids', dtype: 'I64', shape: [1], data: () => new Uint8Array(8) }]);
+    assert.throws(() => readTensorAsF32(openSafetensors(join(dir, 'ids.safetensors')).tensors.get('ids')!), /tensor "ids": readTensorAsF32 reads F32, F16 or BF16, not I64/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
