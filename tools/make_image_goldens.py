@@ -44,6 +44,11 @@ def make_images(rng):
     images['gray.png'] = Image.fromarray(synth_rgb(rng, 33, 47)[:, :, 1], 'L')
     images['photo.jpg'] = Image.fromarray(synth_rgb(rng, 120, 80), 'RGB')
     images['rotated.jpg'] = Image.fromarray(synth_rgb(rng, 30, 18), 'RGB')
+    palette = Image.fromarray(synth_rgb(rng, 26, 22), 'RGB').quantize(colors=16)
+    palette.info['transparency'] = 3  # palette index 3 fully transparent: exercises the tRNS path
+    images['palette.png'] = palette
+    grey_alpha = np.stack([synth_rgb(rng, 23, 29)[:, :, 0], rng.integers(0, 256, (29, 23), dtype=np.uint8)], axis=-1)
+    images['grey_alpha.png'] = Image.fromarray(grey_alpha, 'LA')
     return images
 
 
