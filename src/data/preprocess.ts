@@ -248,3 +248,18 @@ export function preprocessRgb(img: RgbImage, cfg: ImageProcessorConfig): PixelVa
 export async function preprocessImage(input: string | Uint8Array, cfg: ImageProcessorConfig, options: DecodeOptions = {}): Promise<PixelValues> {
   return preprocessRgb(await decodeImage(input, options), cfg);
 }
+
+/** Stacks images of one size into a [B, 3, H, W] float32 batch (what the vision tower takes). */
+export function stackPixelValues(images: readonly PixelValues[]): { readonly shape: [number, number, number, number]; readonly data: Float32Array } {
+  const first = images[0];
+  if (!first) throw new RangeError('stackPixelValues: no images');
+  const plane = first.channels * first.height * first.width;
+  const data = new Float32Array(images.length * plane);
+  images.forEach((img, i) => {
+    if (img.height !== first.height || img.width !== first.width) {
+      throw new RangeError(`stackPixelValues: image ${i} is ${img.width}x${img.height}, image 0 is ${first.width}x${first.height}`);
+    }
+    data.set(img.data, i * plane);
+  });
+  return { shape: [images.length, first.channels, first.height, first.width], data };
+}

@@ -15,9 +15,11 @@ import {
   ImageProcessorConfigError,
   meanColour,
   padToSquare,
+  loadImageProcessorConfig,
   parseImageProcessorConfig,
   preprocessRgb,
   shortestEdgeSize,
+  stackPixelValues,
 } from '../../src/data/preprocess.js';
 import { CLIP_MEAN } from '../../src/data/constants.js';
 
@@ -193,4 +195,28 @@ test('the generic (any channel count) path agrees with the RGB path channel by c
     const want = golden(r.file).filter((_, i) => i % 3 === 0);
     assert.ok(Buffer.from(one.data).equals(want), `${r.width}x${r.height}: ${firstDifference(one.data, want)}`);
   }
+});
+
+test('preprocessor config files: missing and malformed files are named', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llava-pp-'));
+  try {
+    const path = join(dir, 'preprocessor_config.json');
+    assert.throws(() => loadImageProcessorConfig(path), (e: Error) => e instanceof ImageProcessorConfigError && e.message === `${path}: file not found`);
+    writeFileSync(path, '{"size": ');
+    assert.throws(() => loadImageProcessorConfig(path), /preprocessor_config\.json: invalid JSON/);
+    writeFileSync(path, JSON.stringify({ image_std: [1, 0, 1] }));
+    assert.throws(() => loadImageProcessorConfig(path), /preprocessor_config\.json: image_std has a zero/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('stackPixelValues builds a [B, 3, H, W] batch and refuses mixed sizes', () => {
+  const a = { channels: 3 as const, height: 2, width: 2, data: new Float32Array(12).fill(1) };
+  const b = { channels: 3 as const, height: 2, width: 2, data: new Float32Array(12).fill(2) };
+  const batch = stackPixelValues([a, b]);
+  assert.deepEqual(batch.shape, [2, 3, 2, 2]);
+  assert.equal(batch.data[11], 1);
+  assert.equal(batch.data[12], 2);
+  assert.throws(() => stackPixelValues([a, { ...b, width: 3, data: new Float32Array(18) }]), /image 1 is 3x2, image 0 is 2x2/);
 });
