@@ -1,7 +1,7 @@
 // safetensors checkpoints: header reading with strict validation, sharded indexes, and a streaming writer.
 // Hand-written because the format is tiny and no npm package both refuses lying headers and leaves the bytes unread (a 14 GB file must be mapped natively, never loaded into a Buffer).
 
-import { closeSync, existsSync, fstatSync, openSync, readSync, readFileSync, renameSync, rmSync, statSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, readFileSync, renameSync, rmSync, statSync, writeSync, fsyncSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, type DType } from '../tensor/dtype.js';
 
@@ -516,16 +516,20 @@ export function shardFileName(index: number, count: number): string {
 }
 
 /**
- * Writes a checkpoint into `dir`: `model.safetensors` when everything fits in one shard, else
- * numbered shards plus `model.safetensors.index.json` (written last, so a reader never sees an
- * index whose shards are missing). Returns the paths written.
+ * Writes a checkpoint into `dir` (created if needed): `model.safetensors` when everything fits in
+ * one shard, else numbered shards plus `model.safetensors.index.json` (written last, so a reader
+ * never sees an index whose shards are missing). A layout left by an earlier save (the other
+ * kind's single file or index) is removed so it cannot shadow this one. Returns the paths written.
  */
 export async function writeShardedSafetensors(dir: string, tensors: readonly TensorToWrite[], options: ShardedWriteOptions): Promise<string[]> {
   validateSpecs(dir, tensors);
+  mkdirSync(dir, { recursive: true });
   const shards = planShards(tensors, options.maxShardBytes);
+  const indexPath = join(dir, SAFETENSORS_INDEX_NAME);
   if (shards.length === 1) {
     const path = join(dir, SAFETENSORS_SINGLE_NAME);
     await writeSafetensors(path, tensors, options);
+    rmSync(indexPath, { force: true });
     return [path];
   }
   const written: string[] = [];
@@ -540,12 +544,12 @@ export async function writeShardedSafetensors(dir: string, tensors: readonly Ten
       totalSize += tensorByteLength(t.dtype, t.shape);
     }
   }
-  const indexPath = join(dir, SAFETENSORS_INDEX_NAME);
   const tmp = tempPathFor(indexPath);
   const fd = openSync(tmp, 'w');
   writeAll(fd, new TextEncoder().encode(JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n'));
   closeSync(fd);
   renameSync(tmp, indexPath);
+  rmSync(join(dir, SAFETENSORS_SINGLE_NAME), { force: true });
   written.push(indexPath);
   return written;
 }

@@ -280,3 +280,22 @@ test('float tensors round trip through F32, F16 and BF16 encodings', async () =>
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('re-saving switches layouts cleanly: no stale index or single file shadows the new save', async () => {
+  const dir = tempDir();
+  try {
+    const target = join(dir, 'ckpt', 'nested');
+    const first = tensorsWithData(11);
+    await writeShardedSafetensors(target, first.tensors, { maxShardBytes: 64 });
+    const second = tensorsWithData(12);
+    await writeShardedSafetensors(target, second.tensors, { maxShardBytes: 1 << 20 });
+    assert.equal(readdirSync(target).includes('model.safetensors.index.json'), false);
+    assert.deepEqual(readTensorBytes(openSafetensors(target).tensors.get('a.weight')!), second.data.get('a.weight'));
+    const third = tensorsWithData(13);
+    await writeShardedSafetensors(target, third.tensors, { maxShardBytes: 64 });
+    assert.equal(readdirSync(target).includes('model.safetensors'), false);
+    assert.deepEqual(readTensorBytes(openSafetensors(target).tensors.get('a.weight')!), third.data.get('a.weight'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
