@@ -102,3 +102,24 @@ export function shapeUnitArea(shape: Shape): number {
   for (let i = 0, j = n - 1; i < n; j = i++) twice += poly[2 * j]! * poly[2 * i + 1]! - poly[2 * i]! * poly[2 * j + 1]!;
   return Math.abs(twice) / 2;
 }
+
+function segmentDistance(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
+  const dx = bx - ax;
+  const dy = by - ay;
+  const t = Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)));
+  const ex = px - (ax + t * dx);
+  const ey = py - (ay + t * dy);
+  return Math.sqrt(ex * ex + ey * ey);
+}
+
+/** Distance (unit space) from a point to the shape's outline: how far it is from any edge. */
+export function distanceToOutline(shape: Shape, x: number, y: number): number {
+  if (shape === 'circle') return Math.abs(Math.sqrt(x * x + y * y) - 1);
+  const poly = POLYGONS[shape];
+  const n = poly.length / 2;
+  let best = Infinity;
+  for (let i = 0, j = n - 1; i < n; j = i++) {
+    best = Math.min(best, segmentDistance(x, y, poly[2 * j]!, poly[2 * j + 1]!, poly[2 * i]!, poly[2 * i + 1]!));
+  }
+  return best;
+}

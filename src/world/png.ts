@@ -1,5 +1,5 @@
 // Minimal PNG encoder for 8-bit RGB over node:zlib: synchronous, dependency-free and
-// byte-deterministic, measured faster than sharp's per-call overhead for 64 px images.
+// byte-deterministic; measured on par with sharp (bench/world.ts: ~0.7 ms per 64 px image each).
 
 import { crc32, deflateSync } from 'node:zlib';
 import type { RgbImage } from './raster.js';

@@ -1,7 +1,7 @@
 // The world's rasteriser: draws a scene into an RGB buffer at any size, anti-aliased by
 // supersampling each edge pixel. Hand-written because the shapes must match the boxes exactly.
 
-import { insideShape } from './geometry.js';
+import { distanceToOutline, insideShape } from './geometry.js';
 import type { Scene, SceneObject } from './scene.js';
 import { objectBox } from './scene.js';
 import type { Rgb } from './vocabulary.js';
@@ -51,9 +51,22 @@ function paintBackground(img: RgbImage, bg: Scene['background']): void {
   }
 }
 
-/** Share (0..1) of pixel (px, py) the object covers, counted on a SUPERSAMPLE x SUPERSAMPLE grid. */
+/** Half the diagonal of a pixel: a pixel whose centre is farther than this from an edge lies wholly on one side. */
+const HALF_PIXEL_DIAGONAL = Math.SQRT1_2;
+
+/**
+ * Share (0..1) of pixel (px, py) the object covers, counted on a SUPERSAMPLE x SUPERSAMPLE
+ * grid; pixels wholly inside or outside skip the grid (same result, several times faster).
+ */
 function coverage(o: SceneObject, size: number, px: number, py: number): number {
   const inv = 1 / (o.scale * size);
+  const ux = (px + 0.5 - o.cx * size) * inv;
+  const uy = (py + 0.5 - o.cy * size) * inv;
+  if (distanceToOutline(o.shape, ux, uy) > HALF_PIXEL_DIAGONAL * inv) return insideShape(o.shape, ux, uy) ? 1 : 0;
+  return supersampledCoverage(o, size, px, py, inv);
+}
+
+function supersampledCoverage(o: SceneObject, size: number, px: number, py: number, inv: number): number {
   let hits = 0;
   for (let sy = 0; sy < SUPERSAMPLE; sy++) {
     const uy = ((py + (sy + 0.5) / SUPERSAMPLE) - o.cy * size) * inv;
