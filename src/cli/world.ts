@@ -75,6 +75,11 @@ export function register(program: Command): void {
       const counts = new Map<string, number>();
       for (const q of questions) counts.set(q.type, (counts.get(q.type) ?? 0) + 1);
       const held = questions.filter((q) => q.held_out).length;
+      const short = [...counts].filter(([t, n]) => n < opts.perType * (t === 'existence' ? 3 : 1)).map(([t]) => t);
+      const missing = ['existence', 'color', 'count', 'position', 'detail'].filter((t) => !counts.has(t));
+      if (short.length + missing.length > 0) {
+        process.stderr.write(`note: fewer than --per-type ${opts.perType} questions for ${[...missing, ...short].join(', ')}: the test split is too small to balance answers; generate more scenes\n`);
+      }
       process.stdout.write(`wrote ${questions.length} questions to ${out} (${[...counts].map(([t, n]) => `${t} ${n}`).join(', ')}; ${held} with held-out phrasings)\n`);
     });
 

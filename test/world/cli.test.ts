@@ -1,0 +1,65 @@
+// The `llava world` commands end to end: generate a small world, draw its sheet, write
+// its benchmark and score perfect replies, through the same commander wiring the CLI uses.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import sharp from 'sharp';
+import { register } from '../../src/cli/world.js';
+import type { BenchQuestion } from '../../src/world/benchmark.js';
+
+async function run(args: string[]): Promise<string> {
+  const program = new Command('llava').exitOverride();
+  register(program);
+  let out = '';
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array): boolean => {
+    out += String(chunk);
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    await program.parseAsync(['node', 'llava', ...args]);
+  } finally {
+    process.stdout.write = write;
+  }
+  return out;
+}
+
+test('generate, sheet, bench and score through the CLI', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llava-world-cli-'));
+  try {
+    const world = join(dir, 'w');
+    assert.match(await run(['world', 'generate', '--n', '400', '--size', '32', '--seed', '3', '--out', world]), /wrote 400 images/);
+    assert.ok(existsSync(join(world, 'images', '000400.png')));
+
+    const sheet = join(dir, 'sheet.png');
+    assert.match(await run(['world', 'sheet', '--in', world, '--out', sheet, '--count', '6', '--columns', '3', '--tile', '96']), /6 images/);
+    const meta = await sharp(sheet).metadata();
+    assert.equal(meta.format, 'png');
+    assert.ok(meta.width! > 3 * 96 && meta.height! > 2 * 96);
+
+    assert.match(await run(['world', 'bench', '--in', world, '--per-type', '20']), /questions to/);
+    const qFile = join(world, 'world-bench.jsonl');
+    const questions = readFileSync(qFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as BenchQuestion);
+    assert.ok(questions.length > 0);
+
+    const replies = questions.map((q) => ({ id: q.id, answer: q.type === 'detail' ? (q.objects ?? []).join(', ') : q.answer }));
+    const rFile = join(dir, 'replies.jsonl');
+    writeFileSync(rFile, replies.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const report = JSON.parse(await run(['world', 'score', '--questions', qFile, '--replies', rFile, '--json']));
+    for (const t of ['existence', 'color', 'count', 'position']) assert.ok(report[t].n > 0, `${t} has questions`);
+    assert.equal(report.color.accuracy, 1);
+    assert.equal(report.existence.accuracy, 1);
+    assert.equal(report.detail.recall, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bad arguments are rejected with the option named', async () => {
+  await assert.rejects(run(['world', 'generate', '--n', 'ten', '--out', '/tmp/never']), /--n must be a non-negative integer/);
+  await assert.rejects(run(['world', 'sheet', '--in', '/nonexistent-world', '--out', '/tmp/x.png']), /annotations\.json: cannot read/);
+});
