@@ -115,12 +115,13 @@ describe('native fused kernels vs reference', { skip: native ? false : 'native a
   const nat = native!;
   const rng = new Rng(1234);
 
-  /** Row data with some -inf (masked) entries, one fully masked row and large offsets. */
+  /** Row data with some -inf (masked) entries, one fully masked row, large offsets and a NaN. */
   function maskedRows(rows: number, cols: number): Float32Array {
     const x = rng.normalArray(rows * cols, 0, 3);
     for (let i = 0; i < x.length; i++) if (rng.uniform() < 0.2) x[i] = -Infinity;
     for (let j = 0; j < cols; j++) x[j] = -Infinity;
     if (rows > 1) for (let j = 0; j < cols; j++) x[cols + j]! += 80;
+    if (rows > 2) x[2 * cols] = NaN;
     return x;
   }
 
