@@ -127,8 +127,9 @@ RegisterFamily registered(Register);
 
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc) {
-  // OpenBLAS has no bf16/f16 GEMM: those always take the built-in kernel, which widens while packing.
-  if (bdtype == F32 && blas_sgemm(transA, transB, m, n, k, alpha, a, lda, static_cast<const float*>(b), ldb, beta, c, ldc))
+  // OpenBLAS has no bf16/f16 GEMM: those always take the built-in kernel, which widens while
+  // packing. Few rows do too: OpenBLAS sgemm measured several times slower there.
+  if (bdtype == F32 && m > GEMM_SMALL_M && blas_sgemm(transA, transB, m, n, k, alpha, a, lda, static_cast<const float*>(b), ldb, beta, c, ldc))
     return;
   gemm_builtin(transA, transB, m, n, k, alpha, a, lda, b, bdtype, ldb, beta, c, ldc);
 }

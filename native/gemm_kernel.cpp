@@ -39,11 +39,14 @@ constexpr int64_t MC = 144;  // a multiple of MR
 constexpr int64_t NC = 2048; // a multiple of NR
 static_assert(MC % MR == 0 && NC % NR == 0, "blocks must hold whole micro-tiles");
 
-// Rows up to this count skip packing: B is streamed once (decode steps, m = 1).
-constexpr int64_t SMALL_M = 4;
-// Column chunk of the small-M path: its accumulators (SMALL_M x SMALL_N) stay in L1.
-constexpr int64_t SMALL_N = 256;
+constexpr int64_t SMALL_M = GEMM_SMALL_M;
+// Independent accumulator vectors of a small-M dot product (hides the FMA latency).
+constexpr int DOT_CHAINS = 4;
+// Fewest columns per task of the small-M path.
+constexpr int64_t SMALL_N_GRAIN = 256;
 constexpr size_t ALIGN = 64;
+// K slice of the transposing B packer: TRANSPOSE_K x NR floats written at a time.
+constexpr int64_t TRANSPOSE_K = 16;
 
 typedef float vfloat __attribute__((vector_size(VL * sizeof(float))));
 
@@ -89,6 +92,7 @@ struct PackBuffer {
 };
 thread_local PackBuffer tl_pack_a;
 thread_local PackBuffer tl_pack_b;
+thread_local PackBuffer tl_small_acc;
 
 // ---- packing ----
 // A block rows [i0, i0+mc), k [p0, p0+kc) -> panels of MR rows: dst[panel][p][r], zero-padded.
@@ -119,9 +123,14 @@ template <DType D>
 void pack_b_panel(bool transB, const void* b, int64_t ldb, int64_t j0, int64_t cols, int64_t p0, int64_t kc,
                   float* dst) {
   if (transB) {  // stored (n, k): each column of op(B) is a contiguous row
-    for (int64_t c = 0; c < cols; c++) {
-      int64_t row = (j0 + c) * ldb + p0;
-      for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = load_b<D>(b, row + p);
+    // Transposed in TRANSPOSE_K slices so the slice being written stays in L1.
+    for (int64_t ps = 0; ps < kc; ps += TRANSPOSE_K) {
+      int64_t pe = std::min(TRANSPOSE_K, kc - ps);
+      for (int64_t c = 0; c < cols; c++) {
+        int64_t row = (j0 + c) * ldb + p0 + ps;
+        float* d = dst + ps * NR + c;
+        for (int64_t p = 0; p < pe; p++) d[p * NR] = load_b<D>(b, row + p);
+      }
     }
     for (int64_t c = cols; c < NR; c++)
       for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = 0.f;
@@ -151,7 +160,7 @@ void pack_b_panels(DType bdtype, bool transB, const void* b, int64_t ldb, int64_
       case F32: pack_b_panel<F32>(transB, b, ldb, j0, cols, p0, kc, d); break;
       case BF16: pack_b_panel<BF16>(transB, b, ldb, j0, cols, p0, kc, d); break;
       case F16: pack_b_panel<F16>(transB, b, ldb, j0, cols, p0, kc, d); break;
-      case I32: break;  // rejected by gemm_checked
+      case I32: break;  // not a B dtype: gemm.cpp rejects it before any kernel runs
     }
   }
 }
@@ -214,58 +223,81 @@ void compute_block(const float* apack, int64_t mc, int64_t kc, const float* bpac
 }
 
 // ---- small-M path: no packing, B streamed once ----
-// Non-transposed B: rows of C accumulate axpy-style over rows of B, one column chunk at a time.
+// A arrives here as m contiguous rows of k (transposed A is copied first: m * k floats).
+
+// Non-transposed B: rows of C accumulate axpy-style over whole rows of B (this task's
+// column range), so B streams in address order: short strided chunks cost a TLB walk each.
 template <DType D>
-void small_m_rows(int64_t m, int64_t n0, int64_t n1, int64_t k, float alpha, const float* a, int64_t lda_row,
-                  int64_t lda_k, const void* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  alignas(ALIGN) float acc[SMALL_M][SMALL_N];
-  for (int64_t j0 = n0; j0 < n1; j0 += SMALL_N) {
-    int64_t w = std::min<int64_t>(SMALL_N, n1 - j0);
-    for (int64_t i = 0; i < m; i++) std::fill(acc[i], acc[i] + w, 0.f);
-    for (int64_t p = 0; p < k; p++) {
-      int64_t row = p * ldb + j0;
-      for (int64_t i = 0; i < m; i++) {
-        float av = a[i * lda_row + p * lda_k];
-        float* ac = acc[i];
-        for (int64_t j = 0; j < w; j++) ac[j] += av * load_b<D>(b, row + j);
+void small_m_rows(int64_t m, int64_t n0, int64_t n1, int64_t k, float alpha, const float* a, int64_t lda,
+                  const void* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  int64_t w = n1 - n0;
+  float* acc = tl_small_acc.ensure(size_t(m) * size_t(w));
+  std::fill(acc, acc + m * w, 0.f);
+  // Four rows of B per pass over the accumulators: a quarter of the accumulator traffic,
+  // same summation order as one row at a time.
+  int64_t p = 0;
+  for (; p + 4 <= k; p += 4) {
+    int64_t row = p * ldb + n0;
+    for (int64_t i = 0; i < m; i++) {
+      const float* ai = a + i * lda + p;
+      float a0 = ai[0], a1 = ai[1], a2 = ai[2], a3 = ai[3];
+      float* ac = acc + i * w;
+      for (int64_t j = 0; j < w; j++) {
+        float t = ac[j] + a0 * load_b<D>(b, row + j);
+        t += a1 * load_b<D>(b, row + ldb + j);
+        t += a2 * load_b<D>(b, row + 2 * ldb + j);
+        ac[j] = t + a3 * load_b<D>(b, row + 3 * ldb + j);
       }
     }
-    for (int64_t i = 0; i < m; i++)
-      for (int64_t j = 0; j < w; j++) {
-        float out = alpha * acc[i][j];
-        if (beta != 0.f) out += beta * c[i * ldc + j0 + j];
-        c[i * ldc + j0 + j] = out;
-      }
   }
+  for (; p < k; p++) {
+    int64_t row = p * ldb + n0;
+    for (int64_t i = 0; i < m; i++) {
+      float av = a[i * lda + p];
+      float* ac = acc + i * w;
+      for (int64_t j = 0; j < w; j++) ac[j] += av * load_b<D>(b, row + j);
+    }
+  }
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < w; j++) {
+      float out = alpha * acc[i * w + j];
+      if (beta != 0.f) out += beta * c[i * ldc + n0 + j];
+      c[i * ldc + n0 + j] = out;
+    }
 }
 
 // Transposed B (stored (n, k)): each C element is a dot product of two contiguous rows,
-// summed in VL lanes x NV chains, then the lanes in a fixed order.
-template <DType D>
-void small_m_dots(int64_t m, int64_t n0, int64_t n1, int64_t k, float alpha, const float* a, int64_t lda_row,
-                  int64_t lda_k, const void* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  constexpr int64_t STEP = VL * NV;
-  alignas(ALIGN) float arow[STEP];
+// summed in DOT_CHAINS x VL lanes, then the lanes in a fixed order. Each B row is read
+// (and widened) once for all M rows of A; M is a template argument so the accumulators
+// stay in registers.
+template <DType D, int M>
+void small_m_dots(int64_t n0, int64_t n1, int64_t k, float alpha, const float* a, int64_t lda, const void* b,
+                  int64_t ldb, float beta, float* c, int64_t ldc) {
+  constexpr int64_t STEP = VL * DOT_CHAINS;
   for (int64_t j = n0; j < n1; j++) {
     int64_t brow = j * ldb;
-    for (int64_t i = 0; i < m; i++) {
-      vfloat acc[NV] = {};
-      int64_t p = 0;
-      for (; p + STEP <= k; p += STEP) {
-        alignas(ALIGN) float bw[STEP];
-        for (int64_t t = 0; t < STEP; t++) bw[t] = load_b<D>(b, brow + p + t);
-        const float* ap = a + i * lda_row + p * lda_k;
-        const float* av = ap;
-        if (lda_k != 1) {
-          for (int64_t t = 0; t < STEP; t++) arow[t] = ap[t * lda_k];
-          av = arow;
+    vfloat acc[M][DOT_CHAINS] = {};
+    int64_t p = 0;
+    for (; p + STEP <= k; p += STEP) {
+#pragma GCC unroll 8
+      for (int v = 0; v < DOT_CHAINS; v++) {
+        vfloat bv;
+        if constexpr (D == F32) {
+          bv = load_unaligned(static_cast<const float*>(b) + brow + p + v * VL);
+        } else {
+          alignas(ALIGN) float bw[VL];
+          for (int t = 0; t < VL; t++) bw[t] = load_b<D>(b, brow + p + v * VL + t);
+          bv = load_aligned(bw);
         }
-        for (int v = 0; v < NV; v++) acc[v] += load_unaligned(av + v * VL) * load_aligned(bw + v * VL);
+#pragma GCC unroll 4
+        for (int i = 0; i < M; i++) acc[i][v] += load_unaligned(a + i * lda + p + v * VL) * bv;
       }
+    }
+    for (int i = 0; i < M; i++) {
       float sum = 0.f;
-      for (int v = 0; v < NV; v++)
-        for (int l = 0; l < VL; l++) sum += acc[v][l];
-      for (; p < k; p++) sum += a[i * lda_row + p * lda_k] * load_b<D>(b, brow + p);
+      for (int v = 0; v < DOT_CHAINS; v++)
+        for (int l = 0; l < VL; l++) sum += acc[i][v][l];
+      for (int64_t q = p; q < k; q++) sum += a[i * lda + q] * load_b<D>(b, brow + q);
       float out = alpha * sum;
       if (beta != 0.f) out += beta * c[i * ldc + j];
       c[i * ldc + j] = out;
@@ -273,20 +305,32 @@ void small_m_dots(int64_t m, int64_t n0, int64_t n1, int64_t k, float alpha, con
   }
 }
 
+template <DType D>
+void small_m_dots_rows(int64_t m, int64_t n0, int64_t n1, int64_t k, float alpha, const float* a, int64_t lda,
+                       const void* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  static_assert(SMALL_M == 4, "one case per row count");
+  switch (m) {
+    case 1: return small_m_dots<D, 1>(n0, n1, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    case 2: return small_m_dots<D, 2>(n0, n1, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    case 3: return small_m_dots<D, 3>(n0, n1, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    default: return small_m_dots<D, 4>(n0, n1, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+}
+
 void small_m(bool transA, bool transB, int64_t m, int64_t n0, int64_t n1, int64_t k, float alpha, const float* a,
              int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc) {
-  int64_t lda_row = transA ? 1 : lda, lda_k = transA ? lda : 1;
+  if (transA) {  // gather the m columns of the stored (k, m) A into rows
+    float* rows = tl_pack_a.ensure(size_t(m) * size_t(k));
+    for (int64_t p = 0; p < k; p++)
+      for (int64_t i = 0; i < m; i++) rows[i * k + p] = a[p * lda + i];
+    a = rows;
+    lda = k;
+  }
   switch (bdtype) {
-    case F32:
-      (transB ? small_m_dots<F32> : small_m_rows<F32>)(m, n0, n1, k, alpha, a, lda_row, lda_k, b, ldb, beta, c, ldc);
-      break;
-    case BF16:
-      (transB ? small_m_dots<BF16> : small_m_rows<BF16>)(m, n0, n1, k, alpha, a, lda_row, lda_k, b, ldb, beta, c, ldc);
-      break;
-    case F16:
-      (transB ? small_m_dots<F16> : small_m_rows<F16>)(m, n0, n1, k, alpha, a, lda_row, lda_k, b, ldb, beta, c, ldc);
-      break;
-    case I32: break;  // rejected by gemm_checked
+    case F32: (transB ? small_m_dots_rows<F32> : small_m_rows<F32>)(m, n0, n1, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
+    case BF16: (transB ? small_m_dots_rows<BF16> : small_m_rows<BF16>)(m, n0, n1, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
+    case F16: (transB ? small_m_dots_rows<F16> : small_m_rows<F16>)(m, n0, n1, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
+    case I32: break;  // not a B dtype: gemm.cpp rejects it before any kernel runs
   }
 }
 
@@ -366,9 +410,8 @@ void gemm_dispatch(bool threaded, bool transA, bool transB, int64_t m, int64_t n
     auto run = [&](int64_t j0, int64_t j1, int) {
       small_m(transA, transB, m, j0, j1, k, alpha, a, lda, b, bdtype, ldb, beta, c, ldc);
     };
-    // Chunks of whole SMALL_N columns so each thread's accumulators stay aligned.
     if (threaded)
-      parallel_for(n, SMALL_N, run);
+      parallel_for(n, SMALL_N_GRAIN, run);
     else
       run(0, n, 0);
     return;

@@ -196,7 +196,7 @@ function conformanceCases(): Case[] {
     }
   }
   // Small-M path (no packing) for m <= 4, every layout and dtype.
-  for (const m of [1, 2, 4, 5]) {
+  for (const m of [1, 2, 3, 4, 5]) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         cases.push({ ...BASE, m, n: 300, k: 77, transA, transB, padA: 1, padB: 2, beta: 1, bDtype: transA ? 'bf16' : 'f32' });
