@@ -50,8 +50,10 @@ export const DEFAULT_SCENE_CONFIG: SceneConfig = {
 /** Direction a background gradient runs in. */
 export type GradientDirection = 'vertical' | 'horizontal' | 'diagonal';
 const GRADIENT_DIRECTIONS: readonly GradientDirection[] = ['vertical', 'horizontal', 'diagonal'];
-/** Most a gradient's far end departs from the base tone, per channel. */
-const GRADIENT_SPREAD = 28;
+/** Most a gradient's far end is lighter or darker than the base tone, as a fraction. */
+const GRADIENT_LIGHTNESS = 0.18;
+/** Most a gradient's far end departs in hue, per channel: small, so the tone keeps its name. */
+const GRADIENT_HUE_JITTER = 8;
 
 /** A box in unit image coordinates (0..1 on both axes, y down). */
 export interface UnitBox {
@@ -114,6 +116,11 @@ function jitter(rng: Rng, rgb: Rgb, amount: number): Rgb {
   return [ch(rgb[0]), ch(rgb[1]), ch(rgb[2])];
 }
 
+function scaleRgb(rgb: Rgb, factor: number): Rgb {
+  const ch = (v: number): number => Math.max(0, Math.min(255, Math.round(v * factor)));
+  return [ch(rgb[0]), ch(rgb[1]), ch(rgb[2])];
+}
+
 function fitsAmong(box: UnitBox, placed: readonly UnitBox[], maxOverlap: number): boolean {
   return placed.every((p) => intersectionArea(box, p) <= maxOverlap * Math.min(boxArea(box), boxArea(p)));
 }
@@ -171,6 +178,7 @@ export function generateScene(seed: number, id: number, cfg: SceneConfig = DEFAU
     objects.map((o) => o.color),
   );
   const direction = pick(rng, GRADIENT_DIRECTIONS);
-  const to = jitter(rng, tone.rgb, GRADIENT_SPREAD);
+  const lightness = 1 + (2 * rng.uniform() - 1) * GRADIENT_LIGHTNESS;
+  const to = jitter(rng, scaleRgb(tone.rgb, lightness), GRADIENT_HUE_JITTER);
   return { id, theme: theme.name, background: { tone: tone.name, from: tone.rgb, to, direction }, objects };
 }

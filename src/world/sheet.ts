@@ -57,8 +57,11 @@ function tileOverlay(im: WorldImage, x: number, y: number, tile: number): string
     const bh = (o.box.y1 - o.box.y0) * tile;
     parts.push(`<rect x="${bx.toFixed(1)}" y="${by.toFixed(1)}" width="${bw.toFixed(1)}" height="${bh.toFixed(1)}" fill="none" stroke="black" stroke-width="3"/>`);
     parts.push(`<rect x="${bx.toFixed(1)}" y="${by.toFixed(1)}" width="${bw.toFixed(1)}" height="${bh.toFixed(1)}" fill="none" stroke="white" stroke-width="1"/>`);
-    const label = escapeXml(`${o.size[0]} ${objectName(o)}`);
-    parts.push(`<text x="${(bx + 2).toFixed(1)}" y="${(by + LABEL_FONT).toFixed(1)}" font-family="sans-serif" font-size="${LABEL_FONT}" fill="white" stroke="black" stroke-width="2.5" paint-order="stroke">${label}</text>`);
+    const text = `${o.size[0]} ${objectName(o)}`;
+    // Kept inside its own tile, so a label never seems to belong to the neighbour.
+    const lx = Math.max(x, Math.min(bx + 2, x + tile - text.length * LABEL_FONT * GLYPH_WIDTH));
+    const label = escapeXml(text);
+    parts.push(`<text x="${lx.toFixed(1)}" y="${(by + LABEL_FONT).toFixed(1)}" font-family="sans-serif" font-size="${LABEL_FONT}" fill="white" stroke="black" stroke-width="2.5" paint-order="stroke">${label}</text>`);
   }
   const caption = wrap(`#${im.id}: ${im.captions[0] ?? ''}`, tile, CAPTION_LINES);
   caption.forEach((line, i) => {
