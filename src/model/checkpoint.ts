@@ -1,0 +1,200 @@
+// llava-hf checkpoint directories: load (config.json + safetensors, memory-mapped, weights kept
+// in their stored dtype) and save (4.x or 5.x names, one dtype, sharded when large).
+// Matrices stay bf16/f16 and go to the GEMM as they are; vectors are cast to f32 (the norm and add kernels read f32).
+import { copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Tensor } from '../tensor/tensor.js';
+import { fromStorage, tensor } from '../tensor/tensor.js';
+import { Storage } from '../tensor/storage.js';
+import { cast } from '../tensor/ops/elementwise.js';
+import { contiguous } from '../tensor/ops/view.js';
+import { DTYPE_BYTES, type DType } from '../tensor/dtype.js';
+import { defaultBackend } from '../backend/index.js';
+import type { Backend } from '../backend/types.js';
+import { readLlavaHfConfig, toLlavaHfConfig, type HfLayout, type HfTorchDtype, type LlavaConfig } from './config.js';
+import {
+  SafetensorsError,
+  fromTensorDtype,
+  openSafetensors,
+  readTensorAsF32,
+  toTensorDtype,
+  writeShardedSafetensors,
+  type SafetensorsCheckpoint,
+  type TensorEntry,
+  type TensorToWrite,
+} from './safetensors.js';
+import { WEIGHT, canonicalizeNames, checkWeightShapes, fromCanonicalName } from './weightNames.js';
+import { LlavaModel } from './llava.js';
+import type { WeightRole, WeightSource } from './modules.js';
+
+/** Files besides the weights that make a llava-hf directory usable (tokenizer, processor, template). */
+export const CHECKPOINT_ASSET_FILES: readonly string[] = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'preprocessor_config.json',
+  'processor_config.json',
+  'chat_template.json',
+  'chat_template.jinja',
+  'generation_config.json',
+];
+
+/** transformers' default shard size ("5GB"). */
+export const DEFAULT_MAX_SHARD_BYTES = 5 * 1000 ** 3;
+/** Largest slice of a tensor copied out of the backend at once while saving. */
+const SAVE_CHUNK_BYTES = 256 * 1024 * 1024;
+
+/** A loaded checkpoint. */
+export interface LoadedLlava {
+  readonly model: LlavaModel;
+  readonly config: LlavaConfig;
+  readonly layout: HfLayout;
+  /** The directory it came from. */
+  readonly dir: string;
+  /** Stored dtypes seen, with tensor counts (e.g. { bf16: 412, f32: 0 }). */
+  readonly storedDtypes: Readonly<Record<string, number>>;
+}
+
+/** Options of loadLlava. */
+export interface LoadOptions {
+  readonly backend?: Backend;
+  /**
+   * Copy f32 weights into owned memory instead of mapping them (mappings are read-only, so a
+   * trainer that updates weights in place needs this). Default false.
+   */
+  readonly writable?: boolean;
+}
+
+/** Low-precision weights the kernels read directly; everything else becomes f32. */
+function keepsStoredDtype(name: string, role: WeightRole): boolean {
+  return role === 'matrix' || name === WEIGHT.textEmbedding;
+}
+
+/** The storage of each mapped file, by path. */
+function mapFiles(ckpt: SafetensorsCheckpoint, backend: Backend): Map<string, Storage> {
+  const out = new Map<string, Storage>();
+  for (const f of ckpt.files) {
+    const { ptr, bytes } = backend.mapFile(f.path);
+    if (bytes !== f.fileBytes) throw new SafetensorsError(`${f.path}: mapped ${bytes} bytes, the header was read from ${f.fileBytes} (file changed while loading?)`);
+    out.set(f.path, new Storage(backend, ptr, bytes, 'mapped'));
+  }
+  return out;
+}
+
+function checkDtypes(ckpt: SafetensorsCheckpoint, dir: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const e of ckpt.tensors.values()) {
+    const d = toTensorDtype(e.dtype);
+    if (d === undefined || d === 'i32') {
+      if (e.name.endsWith('.position_ids')) continue;
+      throw new SafetensorsError(`${e.path}: tensor "${e.name}" is ${e.dtype}; model weights must be F32, BF16 or F16 (${dir})`);
+    }
+    counts[d] = (counts[d] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** A tensor over the mapped bytes of one entry (read into owned memory when asked or when the offset is misaligned). */
+function entryTensor(entry: TensorEntry, storages: Map<string, Storage>, backend: Backend, copy: boolean): Tensor {
+  const dtype = toTensorDtype(entry.dtype)!;
+  const storage = storages.get(entry.path)!;
+  if (!copy && entry.byteOffset % DTYPE_BYTES[dtype] === 0) return fromStorage(storage.retain(), entry.shape, dtype, entry.byteOffset);
+  // Widening to f32 and re-encoding in the same dtype is exact for every float dtype.
+  return tensor(readTensorAsF32(entry), entry.shape, { dtype, backend });
+}
+
+/**
+ * Loads a llava-hf directory: validates config.json, the safetensors headers (sizes, dtypes,
+ * offsets), the weight names (4.x or 5.x) and every shape against the config, then maps the
+ * files and builds the model over them without copying matrices.
+ */
+export function loadLlava(dir: string, options: LoadOptions = {}): LoadedLlava {
+  if (!existsSync(dir)) throw new Error(`${dir}: model directory not found`);
+  const config = readLlavaHfConfig(dir);
+  const ckpt = openSafetensors(dir);
+  const storedDtypes = checkDtypes(ckpt, dir);
+  const names = canonicalizeNames(ckpt.tensors.keys(), dir);
+  const shapes = new Map([...names.toCheckpoint].map(([canonical, stored]) => [canonical, ckpt.tensors.get(stored)!.shape]));
+  checkWeightShapes(config, shapes, dir);
+  const backend = options.backend ?? defaultBackend();
+  const storages = mapFiles(ckpt, backend);
+  try {
+    const source: WeightSource = (name, _shape, role) => {
+      const stored = names.toCheckpoint.get(name);
+      if (stored === undefined) throw new SafetensorsError(`${dir}: tensor ${name} is missing`);
+      const entry = ckpt.tensors.get(stored)!;
+      const dtype = toTensorDtype(entry.dtype)!;
+      const copy = options.writable === true && dtype === 'f32';
+      const raw = entryTensor(entry, storages, backend, copy);
+      if (dtype === 'f32' || keepsStoredDtype(name, role)) return raw;
+      const wide = cast(raw, 'f32');
+      raw.dispose();
+      return wide;
+    };
+    const withPostLayerNorm = names.toCheckpoint.has(`${WEIGHT.visionPostLayerNorm}.weight`);
+    const model = new LlavaModel(config, source, { withPostLayerNorm });
+    return { model, config, layout: names.layout, dir, storedDtypes };
+  } finally {
+    for (const s of storages.values()) s.release();
+  }
+}
+
+/** Options of saveLlava. */
+export interface SaveOptions {
+  /** Weight-name layout (default transformers-4, what published llava-hf checkpoints use). */
+  readonly layout?: HfLayout;
+  /** Stored dtype of every tensor (default: that of the token embedding). */
+  readonly dtype?: 'f32' | 'bf16' | 'f16';
+  /** Copy tokenizer / processor / template files from this directory. */
+  readonly assetsFrom?: string;
+  readonly maxShardBytes?: number;
+}
+
+const HF_DTYPE: { readonly [D in 'f32' | 'bf16' | 'f16']: HfTorchDtype } = { f32: 'float32', bf16: 'bfloat16', f16: 'float16' };
+
+/** The bytes of a tensor in `dtype`, produced in chunks (a cast copy is made only when the dtype differs). */
+function* tensorChunks(t: Tensor, dtype: DType): Generator<Uint8Array> {
+  const converted = t.dtype === dtype ? contiguous(t) : cast(t, dtype);
+  try {
+    const total = converted.size * DTYPE_BYTES[dtype];
+    for (let at = 0; at < total; at += SAVE_CHUNK_BYTES) {
+      yield converted.backend.read(converted.ptr + at, Math.min(SAVE_CHUNK_BYTES, total - at));
+    }
+  } finally {
+    converted.dispose();
+  }
+}
+
+function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  renameSync(tmp, path);
+}
+
+/** Saves a model as a llava-hf directory (config.json, safetensors, optional tokenizer assets). */
+export async function saveLlava(model: LlavaModel, dir: string, options: SaveOptions = {}): Promise<string[]> {
+  const layout = options.layout ?? 'transformers-4';
+  const embedDtype = model.text.embedTokens.value.dtype;
+  const dtype = options.dtype ?? (embedDtype === 'bf16' || embedDtype === 'f16' ? embedDtype : 'f32');
+  mkdirSync(dir, { recursive: true });
+  const tensors: TensorToWrite[] = model.namedParameters().map(([name, p]) => ({
+    name: fromCanonicalName(name, layout),
+    dtype: fromTensorDtype(dtype),
+    shape: p.value.shape,
+    data: () => tensorChunks(p.value, dtype),
+  }));
+  const written = await writeShardedSafetensors(dir, tensors, { maxShardBytes: options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, metadata: { format: 'pt' } });
+  const configPath = join(dir, 'config.json');
+  writeJsonAtomic(configPath, toLlavaHfConfig(model.config, layout, HF_DTYPE[dtype]));
+  written.push(configPath);
+  if (options.assetsFrom) {
+    for (const f of CHECKPOINT_ASSET_FILES) {
+      const src = join(options.assetsFrom, f);
+      if (!existsSync(src)) continue;
+      copyFileSync(src, join(dir, `${f}.tmp`));
+      renameSync(join(dir, `${f}.tmp`), join(dir, f));
+      written.push(join(dir, f));
+    }
+  }
+  return written;
+}

@@ -1,0 +1,124 @@
+// Building blocks of the LLaVA modules whose weights come from a WeightSource: a checkpoint
+// (mapped, kept in its dtype) or a seeded random init. nn/layers allocates random f32 weights
+// in its constructors, which a 7B model loaded from disk must never do.
+import type { Tensor } from '../tensor/tensor.js';
+import { full } from '../tensor/tensor.js';
+import { randn } from '../tensor/ops/random.js';
+import { linear } from '../tensor/ops/matmul.js';
+import { layerNorm, rmsNorm } from '../tensor/ops/nn.js';
+import type { Rng } from '../tensor/random.js';
+import { Module } from '../nn/module.js';
+import type { Parameter } from '../nn/parameter.js';
+import { gelu, quickGelu, silu } from '../tensor/ops/elementwise.js';
+import type { Activation } from './config.js';
+
+/** What a weight is for, which decides its random init. */
+export type WeightRole = 'matrix' | 'bias' | 'normWeight' | 'normBias' | 'embedding';
+
+/** Supplies the tensor of one parameter given its canonical name and expected shape. */
+export type WeightSource = (name: string, shape: readonly number[], role: WeightRole) => Tensor;
+
+/** Std of random matrices and embeddings (the HF initializer_range). */
+export const DEFAULT_INIT_STD = 0.02;
+
+/** Seeded f32 init: N(0, std) for matrices and embeddings, ones for norm scales, zeros for biases. */
+export function randomWeights(rng: Rng, std = DEFAULT_INIT_STD): WeightSource {
+  return (_name, shape, role) => {
+    switch (role) {
+      case 'matrix':
+      case 'embedding':
+        return randn(shape, rng, std);
+      case 'bias':
+      case 'normBias':
+        return full(shape, 0);
+      case 'normWeight':
+        return full(shape, 1);
+      default:
+        return role satisfies never;
+    }
+  };
+}
+
+/** A module whose parameters are named relative to a canonical prefix (e.g. "text.layers.3.mlp"). */
+export abstract class SourcedModule extends Module {
+  constructor(
+    protected readonly source: WeightSource,
+    readonly prefix: string,
+  ) {
+    super();
+  }
+
+  /** Registers parameter `name` with the tensor the source gives for `prefix.name`. */
+  protected weight(name: string, shape: readonly number[], role: WeightRole): Parameter {
+    return this.param(name, this.source(`${this.prefix}.${name}`, shape, role));
+  }
+
+  /** Canonical prefix of a child. */
+  protected child(name: string): string {
+    return `${this.prefix}.${name}`;
+  }
+}
+
+/** y = x W^T (+ b), W (out, in) as stored; W may be bf16/f16 (read by the GEMM as is). */
+export class LinearLayer extends SourcedModule {
+  readonly weightParam: Parameter;
+  readonly biasParam: Parameter | undefined;
+  constructor(source: WeightSource, prefix: string, inFeatures: number, outFeatures: number, bias: boolean) {
+    super(source, prefix);
+    this.weightParam = this.weight('weight', [outFeatures, inFeatures], 'matrix');
+    this.biasParam = bias ? this.weight('bias', [outFeatures], 'bias') : undefined;
+  }
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weightParam.value, this.biasParam?.value);
+  }
+}
+
+/** LayerNorm with weight and bias (CLIP). */
+export class LayerNormLayer extends SourcedModule {
+  readonly weightParam: Parameter;
+  readonly biasParam: Parameter;
+  constructor(
+    source: WeightSource,
+    prefix: string,
+    dim: number,
+    readonly eps: number,
+  ) {
+    super(source, prefix);
+    this.weightParam = this.weight('weight', [dim], 'normWeight');
+    this.biasParam = this.weight('bias', [dim], 'normBias');
+  }
+  forward(x: Tensor): Tensor {
+    return layerNorm(x, this.weightParam.value, this.biasParam.value, this.eps);
+  }
+}
+
+/** RMSNorm with a scale (LLaMA). */
+export class RmsNormLayer extends SourcedModule {
+  readonly weightParam: Parameter;
+  constructor(
+    source: WeightSource,
+    prefix: string,
+    dim: number,
+    readonly eps: number,
+  ) {
+    super(source, prefix);
+    this.weightParam = this.weight('weight', [dim], 'normWeight');
+  }
+  forward(x: Tensor): Tensor {
+    return rmsNorm(x, this.weightParam.value, this.eps);
+  }
+}
+
+/** Applies a config activation by name. */
+export function activate(x: Tensor, act: Activation): Tensor {
+  switch (act) {
+    case 'quick_gelu':
+      return quickGelu(x);
+    case 'gelu':
+      return gelu(x);
+    case 'silu':
+      return silu(x);
+    default:
+      return act satisfies never;
+  }
+}
