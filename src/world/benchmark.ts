@@ -12,7 +12,7 @@ import { COLORS, SHAPES, SHAPE_PLURAL, allObjectKinds, objectName, type Shape } 
 export type PopeSetting = 'random' | 'popular' | 'adversarial';
 export const POPE_SETTINGS: readonly PopeSetting[] = ['random', 'popular', 'adversarial'];
 
-/** One benchmark question; `answer` is canonical (see BenchOptions docs per type). */
+/** One benchmark question: one line of the JSON-lines questions file. */
 export interface BenchQuestion {
   /** "<type>-<n>", unique in the file. */
   readonly id: string;
@@ -25,7 +25,7 @@ export interface BenchQuestion {
   readonly phrasing: number;
   readonly held_out: boolean;
   /**
-   * existence and yes/no position: "yes" | "no"; color: a colour; count: digits ("2");
+   * existence and yes/no position: "yes" | "no"; color: a colour name; count: digits ("2");
    * choice position: one of `choices`; detail: "" (see `objects`).
    */
   readonly answer: string;
