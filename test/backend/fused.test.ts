@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Backend } from '../../src/backend/types.js';
 import { assertClose, downloadF32, nativeOrSkip, reference, Rng, upload } from './harness.js';
-import { attnInputs, runAttention, uploadHeads, downloadHeads, type AttnCase, type HeadShape } from './fusedHelpers.js';
+import { attnInputs, attnScale, downloadHeads, kvShape, qShape, runAttention, uploadHeads, type AttnCase, type HeadShape } from './fusedHelpers.js';
 
 const IGNORE = -100;
 
@@ -256,6 +256,30 @@ describe('native fused kernels vs reference', { skip: native ? false : 'native a
       assertClose(a.dv, e.dv, `${name}: dv`, 1e-4, 1e-5);
     });
   }
+
+  it('attentionBackward accepts a broadcast dout (all strides 0, as the gradient of a sum)', () => {
+    const c: AttnCase = { batch: 2, headsQ: 4, headsKV: 2, tq: 5, tk: 6, headDim: 8, causal: true, order: 'bhtd' };
+    const x = attnInputs(c, (n) => rng.normalArray(n));
+    const row = rng.normalArray(c.headDim);
+    const expanded = new Float32Array(x.dout.length).map((_, i) => row[i % c.headDim]!);
+    const expected = runAttention(ref, c, { ...x, dout: expanded });
+    const qs = qShape(c);
+    const ks = kvShape(c);
+    const be = nat;
+    const up = (data: Float32Array, s: HeadShape) => uploadHeads(be, data, s, 'bhtd');
+    const p = {
+      batch: c.batch, headsQ: c.headsQ, headsKV: c.headsKV, tq: c.tq, tk: c.tk, headDim: c.headDim, scale: attnScale(c),
+      causal: c.causal, keyMask: 0, q: up(x.q, qs), k: up(x.k, ks), v: up(x.v, ks), out: up(new Float32Array(x.q.length), qs),
+      lse: upload(be, new Float32Array(c.batch * c.headsQ * c.tq)),
+      dout: { ptr: upload(be, row), strideB: 0, strideH: 0, strideT: 0 },
+      dq: up(new Float32Array(x.q.length), qs), dk: up(new Float32Array(x.k.length), ks), dv: up(new Float32Array(x.v.length), ks),
+    };
+    be.attention(p);
+    be.attentionBackward(p);
+    assertClose(downloadHeads(be, p.dq, qs, 'bhtd'), expected.dq, 'dq', 1e-4, 1e-5);
+    assertClose(downloadHeads(be, p.dk, ks, 'bhtd'), expected.dk, 'dk', 1e-4, 1e-5);
+    assertClose(downloadHeads(be, p.dv, ks, 'bhtd'), expected.dv, 'dv', 1e-4, 1e-5);
+  });
 
   it('attention: a fully padded batch row gives zero output, lse -inf and zero gradients', () => {
     const c: AttnCase = { batch: 2, headsQ: 2, headsKV: 1, tq: 4, tk: 4, headDim: 8, causal: false, order: 'bhtd',
