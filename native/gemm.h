@@ -14,8 +14,9 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha
 void gemm_serial(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                  int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc);
 
-// Up to this many rows the built-in kernel skips packing and streams B once (decode
-// steps, m = 1); it then beats OpenBLAS, so gemm() takes it whatever the engine.
+// Up to this many rows (or columns) the built-in kernel skips packing and streams the
+// big operand once (decode steps, m = 1); it then beats OpenBLAS, so gemm() takes it
+// whatever the engine.
 constexpr int64_t GEMM_SMALL_M = 4;
 
 // ---- engine internals: gemm() picks one of these (gemm.cpp) ----

@@ -42,7 +42,7 @@ static_assert(MC % MR == 0 && NC % NR == 0, "blocks must hold whole micro-tiles"
 constexpr int64_t SMALL_M = GEMM_SMALL_M;
 // Independent accumulator vectors of a small-M dot product (hides the FMA latency).
 constexpr int DOT_CHAINS = 4;
-// Fewest columns per task of the small-M path.
+// Fewest columns (rows for small-N) per task of the small-M path.
 constexpr int64_t SMALL_N_GRAIN = 256;
 constexpr size_t ALIGN = 64;
 // K slice of the transposing B packer: TRANSPOSE_K x NR floats written at a time.
@@ -93,6 +93,8 @@ struct PackBuffer {
 thread_local PackBuffer tl_pack_a;
 thread_local PackBuffer tl_pack_b;
 thread_local PackBuffer tl_small_acc;
+thread_local PackBuffer tl_small_bt;
+thread_local PackBuffer tl_small_ct;
 
 // ---- packing ----
 // A block rows [i0, i0+mc), k [p0, p0+kc) -> panels of MR rows: dst[panel][p][r], zero-padded.
@@ -401,6 +403,38 @@ void gemm_blocked(bool threaded, bool transA, bool transB, int64_t m, int64_t n,
   }
 }
 
+// Few columns (n <= SMALL_M): C^T = op(B)^T op(A)^T is a small-M problem whose f32 "A" is
+// op(B) widened into n rows of k, and whose "B" is A itself (f32). Each task computes
+// its rows of C into a transposed scratch, then applies alpha and beta.
+void small_n(bool threaded, bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+             int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc) {
+  float* bt = tl_small_bt.ensure(size_t(n) * size_t(k));  // (n, k): row j is column j of op(B)
+  for (int64_t j = 0; j < n; j++)
+    for (int64_t p = 0; p < k; p++) {
+      int64_t at = transB ? j * ldb + p : p * ldb + j;
+      switch (bdtype) {
+        case F32: bt[j * k + p] = load_b<F32>(b, at); break;
+        case BF16: bt[j * k + p] = load_b<BF16>(b, at); break;
+        case F16: bt[j * k + p] = load_b<F16>(b, at); break;
+        case I32: break;  // not a B dtype: gemm.cpp rejects it before any kernel runs
+      }
+    }
+  float* ct = tl_small_ct.ensure(size_t(n) * size_t(m));  // (n, m) = C^T before alpha, beta
+  auto run = [&](int64_t i0, int64_t i1, int) {
+    small_m(false, !transA, n, i0, i1, k, 1.f, bt, k, a, F32, lda, 0.f, ct, m);
+    for (int64_t i = i0; i < i1; i++)
+      for (int64_t j = 0; j < n; j++) {
+        float out = alpha * ct[j * m + i];
+        if (beta != 0.f) out += beta * c[i * ldc + j];
+        c[i * ldc + j] = out;
+      }
+  };
+  if (threaded)
+    parallel_for(m, SMALL_N_GRAIN, run);
+  else
+    run(0, m, 0);
+}
+
 void gemm_dispatch(bool threaded, bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
                    const float* a, int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c,
                    int64_t ldc) {
@@ -416,6 +450,7 @@ void gemm_dispatch(bool threaded, bool transA, bool transB, int64_t m, int64_t n
       run(0, n, 0);
     return;
   }
+  if (n <= SMALL_M) return small_n(threaded, transA, transB, m, n, k, alpha, a, lda, b, bdtype, ldb, beta, c, ldc);
   gemm_blocked(threaded, transA, transB, m, n, k, alpha, a, lda, b, bdtype, ldb, beta, c, ldc);
 }
 

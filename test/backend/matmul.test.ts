@@ -203,6 +203,15 @@ function conformanceCases(): Case[] {
       }
     }
   }
+  // Small-N path (C^T as a small-M problem) for n <= 4.
+  for (const n of [1, 3, 4]) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        cases.push({ ...BASE, m: 290, n, k: 70, transA, transB, padA: 2, padB: 1, padC: 3, beta: 1, alpha: 0.5, bDtype: transB ? 'f16' : 'bf16' });
+      }
+    }
+  }
+  cases.push({ ...BASE, m: 100, n: 2, k: 50, bDtype: 'f32' });
   // Across the K, M and N cache blocks (KC 512, MC 144, NC 2048 in gemm_kernel.cpp).
   cases.push({ ...BASE, m: 37, n: 45, k: 1100, transB: true, beta: 1 });
   cases.push({ ...BASE, m: 310, n: 70, k: 40, transA: true, bDtype: 'f16' });
@@ -272,6 +281,7 @@ test('matmul: built-in kernel is bit-identical across runs, thread counts and th
     { ...BASE, m: 300, n: 200, k: 700, transB: true, beta: 1 },
     { ...BASE, m: 64, n: 2100, k: 33, bDtype: 'bf16' },
     { ...BASE, m: 1, n: 1000, k: 900, transB: true, bDtype: 'f16' },
+    { ...BASE, m: 1000, n: 3, k: 900, transA: true, bDtype: 'bf16' },
     { ...BASE, batch: 8, m: 64, n: 64, k: 64, transA: true },
   ];
   native.setBlasDisabled(true);
