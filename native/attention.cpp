@@ -127,12 +127,17 @@ void forward_block(const Attn& a, int64_t b, int64_t h, int64_t blk, std::vector
      a.out.row(b, h, i0), a.out.st);
 }
 
+// Visits a head's blocks as 0, n-1, 1, n-2, ...: causal blocks grow in cost with their index,
+// so any contiguous run of tasks mixes cheap and dear ones and threads stay balanced.
+int64_t zigzag(int64_t j, int64_t n) { return j % 2 == 0 ? j / 2 : n - 1 - j / 2; }
+
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   const Attn a = attn_args(info, false);
   const int64_t blocks = a.blocks();
   parallel_for(a.batch * a.hq * blocks, 1, [&](int64_t t0, int64_t t1, int) {
     std::vector<float> scores(size_t(kBlockQ) * a.tk);
-    for (int64_t t = t0; t < t1; t++) forward_block(a, t / (a.hq * blocks), (t / blocks) % a.hq, t % blocks, scores);
+    for (int64_t t = t0; t < t1; t++)
+      forward_block(a, t / (a.hq * blocks), (t / blocks) % a.hq, zigzag(t % blocks, blocks), scores);
   });
   return info.Env().Undefined();
 }

@@ -307,6 +307,21 @@ describe('native fused kernels vs reference', { skip: native ? false : 'native a
     assertClose(many.dk, one.dk, 'dk', 0, 0);
   });
 
+  it('norm parameter gradients are bit-identical across repeated calls (fixed chunk order)', () => {
+    const [rows, cols] = [301, 96];
+    const x = upload(nat, rng.normalArray(rows * cols));
+    const dy = upload(nat, rng.normalArray(rows * cols));
+    const w = upload(nat, rng.normalArray(cols));
+    const [y, mean, rstd, dx] = [rows * cols, rows, rows, rows * cols].map((n) => upload(nat, new Float32Array(n))) as [number, number, number, number];
+    nat.layerNorm(rows, cols, x, w, 0, 1e-5, y, mean, rstd);
+    const grads = () => {
+      const [dw, db] = [upload(nat, new Float32Array(cols)), upload(nat, new Float32Array(cols))];
+      nat.layerNormBackward(rows, cols, dy, x, w, mean, rstd, dx, dw, db);
+      return [...downloadF32(nat, dw, cols), ...downloadF32(nat, db, cols)];
+    };
+    assert.deepEqual(grads(), grads());
+  });
+
   it('rejects bad shapes with clear errors', () => {
     const c: AttnCase = { batch: 1, headsQ: 3, headsKV: 2, tq: 2, tk: 2, headDim: 4, causal: false, order: 'bhtd' };
     for (const be of [nat, ref]) {
