@@ -1,0 +1,50 @@
+// `llava generate`: one answer about one image from a llava-hf directory, the prompt wrapped
+// in the checkpoint's chat template; streams text, or prints JSON; can dump the prompt logits.
+import type { Command } from 'commander';
+import { writeNpy } from '../data/npy.js';
+import { LlavaPipeline } from '../infer/pipeline.js';
+import { addSamplingFlags, parseSamplingFlags, type SamplingFlags } from '../infer/options.js';
+import { DEFAULT_IMAGE_TOKEN } from '../data/constants.js';
+
+interface GenerateFlags extends SamplingFlags {
+  model: string;
+  image?: string;
+  prompt: string;
+  json?: boolean;
+  logitsOut?: string;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('generate')
+    .description('answer one prompt about an image with a llava-hf checkpoint')
+    .requiredOption('--model <dir>', 'llava-hf model directory')
+    .option('--image <path>', 'image file (omit for a text-only prompt)')
+    .requiredOption('--prompt <text>', 'the question')
+    .option('--json', 'print {"text", "token_ids", "prompt_ids"} instead of streaming text')
+    .option('--logits-out <file.npy>', 'write the float32 logits [T, V] of the prompt forward pass');
+  addSamplingFlags(cmd).action(async (flags: GenerateFlags) => {
+    const options = parseSamplingFlags(flags);
+    const pipeline = LlavaPipeline.load(flags.model);
+    const pixels = flags.image ? await pipeline.pixelValues(flags.image) : undefined;
+    const text = pixels ? `${DEFAULT_IMAGE_TOKEN}\n${flags.prompt}` : flags.prompt;
+    const promptIds = pipeline.promptIds([{ role: 'user', text }]);
+    const stream = pipeline.tokenizer.createStreamDecoder();
+    const result = pipeline.generate(promptIds, pixels, {
+      ...options,
+      promptLogits: flags.logitsOut !== undefined,
+      onToken: flags.json ? undefined : (id) => process.stdout.write(stream.push(id)),
+    });
+    if (flags.logitsOut) {
+      const V = pipeline.loaded.config.text.vocabSize;
+      writeNpy(flags.logitsOut, { dtype: 'float32', shape: [result.promptPositions, V], data: result.promptLogits! });
+    }
+    if (flags.json) {
+      process.stdout.write(JSON.stringify({ text: result.text, token_ids: result.tokenIds, prompt_ids: promptIds }) + '\n');
+    } else {
+      process.stdout.write(stream.flush() + '\n');
+    }
+    pixels?.dispose();
+    pipeline.dispose();
+  });
+}
