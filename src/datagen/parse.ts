@@ -14,6 +14,7 @@ export type ParseResult = { readonly ok: true; readonly turns: Turn[] } | { read
 export function parseReply(type: ResponseType, text: string, instruction?: string): ParseResult {
   const clean = text.replace(/\r\n?/g, '\n').trim();
   if (clean === '') return reject('empty reply');
+  if (clean.includes(IMAGE_PLACEHOLDER)) return reject(`reply contains the ${IMAGE_PLACEHOLDER} placeholder`);
   const leak = LEAK.exec(clean);
   if (leak) return reject(`reply mentions "${leak[0]}" (the teacher must speak as if seeing the image)`);
   switch (type) {
