@@ -1,7 +1,7 @@
 // Speed of the synthetic world: generating 5000 scenes of 64 px end to end (the acceptance
 // figure, < 30 s on 2 cores), its phases, and our PNG encoder against sharp's. Prints JSON lines.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describeWorld, generateWorld } from '../src/world/world.js';
@@ -49,9 +49,11 @@ async function main(): Promise<void> {
 
   const dir = mkdtempSync(join(tmpdir(), 'llava-world-bench-'));
   try {
-    t = performance.now();
-    const summary = generateWorld({ n: SCENES, size: SIZE, seed: SEED, out: dir });
-    emit({ bench: 'world.generate', scenes: SCENES, size: SIZE, seconds: seconds(t), objects: summary.objects, pngBytes: summary.pngBytes, limitSeconds: 30 });
+    for (const workers of [0, availableParallelism()]) {
+      t = performance.now();
+      const summary = await generateWorld({ n: SCENES, size: SIZE, seed: SEED, out: dir, workers });
+      emit({ bench: 'world.generate', scenes: SCENES, size: SIZE, workers, seconds: seconds(t), objects: summary.objects, pngBytes: summary.pngBytes, limitSeconds: 30 });
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -38,9 +38,10 @@ export function register(program: Command): void {
     .option('--size <px>', 'image side in pixels (16..336)', integer('--size'), DEFAULT_IMAGE_SIZE)
     .option('--seed <k>', 'world seed', integer('--seed'), 0)
     .requiredOption('--out <dir>', 'output directory')
-    .action((opts: { n: number; size: number; seed: number; out: string }) => {
+    .option('--workers <n>', 'render threads (0: this thread; default one per core for 400+ scenes)', integer('--workers'))
+    .action(async (opts: { n: number; size: number; seed: number; out: string; workers?: number }) => {
       const started = performance.now();
-      const s = generateWorld({ n: opts.n, size: opts.size, seed: opts.seed, out: opts.out });
+      const s = await generateWorld({ n: opts.n, size: opts.size, seed: opts.seed, out: opts.out, ...(opts.workers === undefined ? {} : { workers: opts.workers }) });
       const seconds = (performance.now() - started) / 1000;
       process.stdout.write(
         `wrote ${s.images} images (${s.objects} objects) to ${s.dir} in ${seconds.toFixed(1)} s; splits train ${s.splits.train} / val ${s.splits.val} / test ${s.splits.test}\n`,

@@ -1,12 +1,17 @@
 // Generates a whole world on disk: rendered PNGs, COCO annotations with captions, and
 // train/val/test splits. Same seed and options, byte-identical directory.
 
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { buildAnnotations, imageFileName, makeSplits, type WorldAnnotations, type WorldSplits } from './annotations.js';
-import { encodePng } from './png.js';
-import { checkImageSize, renderScene } from './raster.js';
+import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { buildAnnotations, makeSplits, type WorldAnnotations, type WorldSplits } from './annotations.js';
+import { writeFileAtomic } from './fileIo.js';
+import { checkImageSize } from './raster.js';
+import { renderRange, type RenderJob } from './renderWorker.js';
 import { DEFAULT_SCENE_CONFIG, generateScene, type Scene, type SceneConfig } from './scene.js';
+
+export { writeFileAtomic } from './fileIo.js';
 
 /** Options of `generateWorld`. */
 export interface WorldOptions {
@@ -19,7 +24,14 @@ export interface WorldOptions {
   /** Output directory (created if missing). */
   readonly out: string;
   readonly scene?: SceneConfig;
+  /** Worker threads rendering images; 0 renders in this thread. Default: one per core for large worlds. */
+  readonly workers?: number;
 }
+
+/** Below this many scenes, starting workers costs more than it saves. */
+const MIN_SCENES_FOR_WORKERS = 400;
+/** Most worker threads used by default. */
+const MAX_DEFAULT_WORKERS = 8;
 
 export const DEFAULT_IMAGE_SIZE = 64;
 
@@ -30,14 +42,6 @@ export interface WorldSummary {
   readonly objects: number;
   readonly splits: { readonly train: number; readonly val: number; readonly test: number };
   readonly pngBytes: number;
-}
-
-/** Writes a file through a temporary name, so a reader never sees half of it. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
 }
 
 /** Scenes 1..n of the world with this seed (in memory, nothing rendered). */
@@ -62,17 +66,51 @@ function checkOptions(o: WorldOptions): void {
   checkImageSize(o.size);
 }
 
+function defaultWorkers(n: number): number {
+  return n < MIN_SCENES_FOR_WORKERS ? 0 : Math.min(availableParallelism(), MAX_DEFAULT_WORKERS);
+}
+
+/**
+ * Starts a render worker. Compiled, it runs renderWorker.js; from the TypeScript sources it
+ * runs a two-line ES module that registers tsx's loader in the worker and then imports renderWorker.ts.
+ */
+function startWorker(job: RenderJob): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./renderWorker.js', import.meta.url), { workerData: job });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./renderWorker.ts', import.meta.url).href;
+  const code = `const { register } = await import(${JSON.stringify(tsx)}); register(); await import(${JSON.stringify(entry)});`;
+  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: job });
+}
+
+function runWorker(job: RenderJob): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const worker = startWorker(job);
+    worker.once('message', (bytes: number) => resolve(bytes));
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`world render worker for scenes ${job.first}..${job.last} exited with code ${code}`));
+    });
+  });
+}
+
+/** Renders scenes 1..n into out/images, split into contiguous ranges over `workers` threads. */
+async function renderImages(n: number, workers: number, base: Omit<RenderJob, 'first' | 'last'>): Promise<number> {
+  if (workers <= 1) return renderRange({ ...base, first: 1, last: n });
+  const per = Math.ceil(n / workers);
+  const jobs: RenderJob[] = [];
+  for (let first = 1; first <= n; first += per) jobs.push({ ...base, first, last: Math.min(n, first + per - 1) });
+  const bytes = await Promise.all(jobs.map(runWorker));
+  return bytes.reduce((a, b) => a + b, 0);
+}
+
 /** Generates the world into `out`: images/*.png, annotations.json, splits.json. */
-export function generateWorld(options: WorldOptions): WorldSummary {
+export async function generateWorld(options: WorldOptions): Promise<WorldSummary> {
   checkOptions(options);
-  const { scenes, annotations, splits } = describeWorld(options.n, options.size, options.seed, options.scene);
+  const cfg = options.scene ?? DEFAULT_SCENE_CONFIG;
+  const { scenes, annotations, splits } = describeWorld(options.n, options.size, options.seed, cfg);
   mkdirSync(join(options.out, 'images'), { recursive: true });
-  let pngBytes = 0;
-  for (const scene of scenes) {
-    const png = encodePng(renderScene(scene, options.size));
-    pngBytes += png.length;
-    writeFileAtomic(join(options.out, imageFileName(scene.id)), png);
-  }
+  const workers = options.workers ?? defaultWorkers(options.n);
+  const pngBytes = await renderImages(options.n, workers, { seed: options.seed, size: options.size, out: options.out, scene: cfg });
   writeFileAtomic(join(options.out, 'splits.json'), JSON.stringify(splits) + '\n');
   // Written last: its presence means the images are all there.
   writeFileAtomic(join(options.out, 'annotations.json'), JSON.stringify(annotations) + '\n');

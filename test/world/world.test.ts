@@ -25,12 +25,12 @@ function listFiles(dir: string, sub = ''): string[] {
     .sort();
 }
 
-test('same seed gives a byte-identical directory; another seed differs', () => {
+test('same seed gives a byte-identical directory, with or without worker threads; another seed differs', async () => {
   const [a, b, c] = [tempDir(), tempDir(), tempDir()];
   try {
-    generateWorld({ n: N, size: 64, seed: 5, out: a });
-    generateWorld({ n: N, size: 64, seed: 5, out: b });
-    generateWorld({ n: N, size: 64, seed: 6, out: c });
+    await generateWorld({ n: N, size: 64, seed: 5, out: a, workers: 0 });
+    await generateWorld({ n: N, size: 64, seed: 5, out: b, workers: 3 });
+    await generateWorld({ n: N, size: 64, seed: 6, out: c });
     const files = listFiles(a);
     assert.deepEqual(files, listFiles(b));
     assert.equal(files.filter((f) => f.endsWith('.png')).length, N);
@@ -78,7 +78,7 @@ function checkSplits(s: WorldSplits, ids: number[]): void {
 test('PNG files decode to exactly the rendered pixels, and the loader reads the world back', async () => {
   const dir = tempDir();
   try {
-    generateWorld({ n: 6, size: 48, seed: 2, out: dir });
+    await generateWorld({ n: 6, size: 48, seed: 2, out: dir });
     for (let id = 1; id <= 6; id++) {
       const { data, info } = await sharp(join(dir, `images/00000${id}.png`)).raw().toBuffer({ resolveWithObject: true });
       assert.equal(info.width, 48);
@@ -94,13 +94,13 @@ test('PNG files decode to exactly the rendered pixels, and the loader reads the 
   }
 });
 
-test('bad options and bad files give clear errors', () => {
+test('bad options and bad files give clear errors', async () => {
   const dir = tempDir();
   try {
-    assert.throws(() => generateWorld({ n: 3, size: 400, seed: 1, out: dir }), /16 to 336/);
-    assert.throws(() => generateWorld({ n: 0, size: 64, seed: 1, out: dir }), /--n/);
+    await assert.rejects(generateWorld({ n: 3, size: 400, seed: 1, out: dir }), /16 to 336/);
+    await assert.rejects(generateWorld({ n: 0, size: 64, seed: 1, out: dir }), /--n/);
     assert.throws(() => loadWorld(dir), /annotations\.json: cannot read/);
-    generateWorld({ n: 3, size: 32, seed: 1, out: dir });
+    await generateWorld({ n: 3, size: 32, seed: 1, out: dir });
     const ann = JSON.parse(readFileSync(join(dir, 'annotations.json'), 'utf8'));
     ann.annotations[0].attributes.color = 'teal';
     writeFileSync(join(dir, 'annotations.json'), JSON.stringify(ann));

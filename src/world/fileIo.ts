@@ -1,0 +1,14 @@
+// Atomic file writes for the world's outputs: write a temporary sibling, then rename, so a
+// reader (or a crash) never leaves a half-written image or annotations file behind.
+
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { threadId } from 'node:worker_threads';
+
+/** Writes a file through a temporary name, so a reader never sees half of it. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${threadId}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
