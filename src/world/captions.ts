@@ -80,6 +80,10 @@ const TEMPLATES: readonly CaptionTemplate[] = [
   (c) => `${capitalize(inventory(c))} on ${articleFor(c.scene.background.tone)} ${c.scene.background.tone} background.`,
   // Background first.
   (c) => `On ${articleFor(c.scene.background.tone)} ${c.scene.background.tone} backdrop: ${inventory(c)}.`,
+  // Plain openers.
+  (c) => `A picture of ${inventory(c)}.`,
+  (c) => `Here you can see ${inventory(c)} against ${articleFor(c.scene.background.tone)} ${c.scene.background.tone} backdrop.`,
+  (c) => `Nothing here but ${inventory(c)}.`,
   // Total count then the list.
   (c) => {
     const n = c.scene.objects.length;
