@@ -233,7 +233,11 @@ function withIds(questions: readonly Omit<BenchQuestion, 'id'>[]): BenchQuestion
 
 /** The world's benchmark: questions on its test split, statistics from its train split. */
 export function generateBenchmark(world: Pick<LoadedWorld, 'images' | 'splits'>, options: BenchOptions = DEFAULT_BENCH_OPTIONS): BenchQuestion[] {
-  const get = (id: number): WorldImage => world.images.get(id) ?? (() => { throw new Error(`split lists image ${id}, which has no annotations`); })();
+  const get = (id: number): WorldImage => {
+    const im = world.images.get(id);
+    if (im === undefined) throw new Error(`splits list image ${id}, which has no annotations`);
+    return im;
+  };
   const test = world.splits.test.map(get);
   if (test.length === 0) throw new Error('the world has no test images; generate more scenes');
   const stats = statistics(world.splits.train.map(get));

@@ -173,10 +173,7 @@ export function generateScene(seed: number, id: number, cfg: SceneConfig = DEFAU
     objects.push(o);
     boxes.push(objectBox(o));
   }
-  const tone = chooseBackground(
-    rng,
-    objects.map((o) => o.color),
-  );
+  const tone = chooseBackground(rng, objects.map((o) => o.color));
   const direction = pick(rng, GRADIENT_DIRECTIONS);
   const lightness = 1 + (2 * rng.uniform() - 1) * GRADIENT_LIGHTNESS;
   const to = jitter(rng, scaleRgb(tone.rgb, lightness), GRADIENT_HUE_JITTER);

@@ -30,7 +30,7 @@ export const COLOR_RGB: { readonly [C in Color]: Rgb } = {
 /** Largest per-channel deviation from the nominal colour, so no two colours blur together. */
 export const COLOR_JITTER = 14;
 
-/** Half-extent of an object (centre to its box edge) as a fraction of the image side. */
+/** Scale of an object as a fraction of the image side: a circle's radius; other shapes' outlines (geometry.ts) are within it. */
 export const SIZE_HALF_EXTENT: { readonly [S in Size]: number } = { small: 0.075, medium: 0.115, large: 0.16 };
 
 /** Plural of each shape word. */
