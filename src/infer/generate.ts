@@ -84,7 +84,8 @@ function prefill(model: LlavaModel, input: GenerationInput, capacityFor: (prompt
       const batch = model.padBatch([seq], 'right');
       const T = batch.lengths[0]!;
       const limit = model.config.text.maxPositionEmbeddings;
-      if (T >= limit) throw new Error(`prompt of ${T} tokens (visual tokens included) leaves no room in the model's context of ${limit}`);
+      if (T > limit) throw new Error(`prompt of ${T} tokens (visual tokens included) exceeds the model's context of ${limit}`);
+      if (T === limit) throw new Error(`prompt of ${T} tokens (visual tokens included) leaves no room in the model's context of ${limit}`);
       const t = model.config.text;
       const kv = new KvCache({ batch: 1, layers: t.numLayers, kvHeads: t.numKvHeads, headDim: t.headDim, capacity: capacityFor(T) });
       const hidden = model.decode(batch, kv); // (1, T, C)
