@@ -2,10 +2,15 @@
 // Each command module exports `register(program)`; order here is the order in --help.
 import { Command } from 'commander';
 import { register as doctor } from './doctor.js';
+import { register as bench } from './bench.js';
+import { register as trainText } from './trainText.js';
 import { register as world } from './world.js';
 import { register as data } from './data.js';
+import { register as generate } from './generate.js';
+import { register as chat } from './chat.js';
+import { register as info } from './info.js';
 
-const COMMANDS: readonly ((program: Command) => void)[] = [doctor, world, data];
+const COMMANDS: readonly ((program: Command) => void)[] = [doctor, bench, trainText, world, data, generate, chat, info];
 
 /** Parses argv and runs the chosen command; exits non-zero with a one-line error on failure. */
 export async function main(argv: readonly string[]): Promise<void> {

@@ -51,7 +51,7 @@ export interface CharLmOptions {
 
 export const CHAR_LM_DEFAULTS: Omit<CharLmOptions, 'backend' | 'onStep'> = {
   steps: 300,
-  batch: 8,
+  batch: 16,
   seqLen: 32,
   dim: 32,
   layers: 2,

@@ -65,6 +65,9 @@ export function referenceMatmul(mem: RefMemory): MatmulKernels {
       const a = mem.f32(p.a, extent(batch, p.strideA, transA ? k : m, lda, transA ? m : k));
       const b = readB(mem, p, extent(batch, p.strideB, transB ? n : k, ldb, transB ? k : n));
       const c = mem.f32(p.c, extent(batch, p.strideC, m, ldc, n));
+      // Element (i, q) of op(A) and (q, j) of op(B) as plain strides.
+      const [aRow, aCol] = transA ? [1, lda] : [lda, 1];
+      const [bRow, bCol] = transB ? [1, ldb] : [ldb, 1];
       for (let t = 0; t < batch; t++) {
         const a0 = t * p.strideA;
         const b0 = t * p.strideB;
@@ -72,11 +75,9 @@ export function referenceMatmul(mem: RefMemory): MatmulKernels {
         for (let i = 0; i < m; i++) {
           for (let j = 0; j < n; j++) {
             let sum = 0;
-            for (let q = 0; q < k; q++) {
-              const av = a[a0 + (transA ? q * lda + i : i * lda + q)]!;
-              const bv = b[b0 + (transB ? j * ldb + q : q * ldb + j)]!;
-              sum += av * bv;
-            }
+            let ai = a0 + i * aRow;
+            let bi = b0 + j * bCol;
+            for (let q = 0; q < k; q++, ai += aCol, bi += bRow) sum += a[ai]! * b[bi]!;
             const ci = c0 + i * ldc + j;
             // beta 0 must not read C: it may hold NaN garbage.
             c[ci] = beta === 0 ? alpha * sum : alpha * sum + beta * c[ci]!;

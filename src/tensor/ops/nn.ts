@@ -80,8 +80,14 @@ export function headLayout(x: Tensor): HeadLayout {
   return { ptr: x.ptr, strideB: x.strides[0]!, strideH: x.strides[1]!, strideT: x.strides[2]! };
 }
 
+/** x itself when its last dim is unit-stride, else a contiguous copy (dispose with `release`). */
 function unitLastDim(x: Tensor): Tensor {
-  return x.strides[x.ndim - 1] === 1 ? x.view(x.shape, x.strides) : contiguous(x);
+  return x.strides[x.ndim - 1] === 1 ? x : contiguous(x);
+}
+
+/** Disposes a temporary made from `original` (no-op when it is the original). */
+function release(tmp: Tensor, original: Tensor): void {
+  if (tmp !== original) tmp.dispose();
 }
 
 /**
@@ -98,7 +104,7 @@ export function rope(x: Tensor, positions: Tensor, theta = 10000, rotDim = x.dim
   const out = emptyLike(xu);
   x.backend.rope(B, H, T, D, rotDim, headLayout(xu), headLayout(out), positions.ptr, theta, false);
   const r = record('rope', out, [xu], { theta, rotDim }, [positions]);
-  xu.dispose();
+  release(xu, x);
   return r;
 }
 
@@ -152,9 +158,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   });
   const saved = [qu, ku, vu, out, lse, ...(mask ? [mask] : [])];
   const r = record('attention', out, [qu, ku, vu], { causal, scale }, saved);
-  qu.dispose();
-  ku.dispose();
-  vu.dispose();
+  release(qu, q);
+  release(ku, k);
+  release(vu, v);
   lse.dispose();
   return r;
 }

@@ -1,0 +1,32 @@
+// `llava bench <suite>`: benchmarks that print one JSON line per case (medians after
+// warm-up), with their baselines measured in the same run.
+import type { Command } from 'commander';
+import { runKernelBench } from '../bench/kernels.js';
+import { runModelBench } from '../bench/model.js';
+
+export function register(program: Command): void {
+  const bench = program.command('bench').description('run benchmarks (JSON lines on stdout)');
+  bench
+    .command('kernels')
+    .description('GEMM (f32, bf16 weights) and a transformer block fwd+bwd vs OpenBLAS sgemm from C')
+    .option('--json', 'print JSON lines (the default; kept for scripts)')
+    .option('--blas <mode>', "'off' forces the built-in GEMM", 'on')
+    .option('--repeats <n>', 'timed repetitions per case', '10')
+    .option('--case <names>', 'comma-separated subset of cases')
+    .action(async (opts: { blas: string; repeats: string; case?: string }) => {
+      if (opts.blas !== 'on' && opts.blas !== 'off') throw new Error(`--blas must be 'on' or 'off', got '${opts.blas}'`);
+      const repeats = Number(opts.repeats);
+      if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer, got '${opts.repeats}'`);
+      const results = await runKernelBench({ blasOff: opts.blas === 'off', repeats, cases: opts.case?.split(',') });
+      for (const r of results) process.stdout.write(JSON.stringify(r) + '\n');
+    });
+  bench
+    .command('model')
+    .description('LLaVA image encode, prefill and decode: a small model and the 7B shape (random bf16, written locally) vs llama.cpp')
+    .option('--small-only', 'skip the 7B model')
+    .option('--dir <dir>', 'where the random 7B checkpoint is written or reused')
+    .option('--cleanup', 'delete the 7B checkpoint afterwards')
+    .action(async (opts: { smallOnly?: boolean; dir?: string; cleanup?: boolean }) => {
+      await runModelBench(opts, (line) => process.stdout.write(JSON.stringify(line) + '\n'));
+    });
+}
