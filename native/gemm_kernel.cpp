@@ -13,6 +13,9 @@
 #include "gemm.h"
 #include <algorithm>
 #include <cstdlib>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 namespace llava {
 namespace {
@@ -57,6 +60,18 @@ inline vfloat load_unaligned(const float* p) {
   return v;
 }
 inline void store_unaligned(float* p, vfloat v) { std::memcpy(p, &v, sizeof v); }
+// One broadcast instruction (`vfloat{} + x` would add 0 first; a lane loop may be split).
+inline vfloat broadcast(float x) {
+#if defined(__AVX512F__)
+  return _mm512_set1_ps(x);
+#elif defined(__AVX__)
+  return _mm256_set1_ps(x);
+#else
+  vfloat v;
+  for (int l = 0; l < VL; l++) v[l] = x;
+  return v;
+#endif
+}
 
 // ---- B element access: f32, bf16 or f16, widened to f32 ----
 template <DType D>
@@ -183,7 +198,7 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
     for (int v = 0; v < NV; v++) bv[v] = load_aligned(b + p * NR + v * VL);
 #pragma GCC unroll 32
     for (int r = 0; r < MR; r++) {
-      vfloat av = vfloat{} + a[p * MR + r];
+      vfloat av = broadcast(a[p * MR + r]);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; v++) acc[r][v] += av * bv[v];
     }
