@@ -14,8 +14,8 @@ namespace {
 constexpr int64_t kGrain = 16384;
 // Plain memcpy-like moves are cheap per element: split them more coarsely.
 constexpr int64_t kCopyGrain = 65536;
-// Side of the square tiles of the transposing copy (32 x 4 bytes = two cache lines per row).
-constexpr int64_t kTile = 32;
+// Side of the square tiles of the transposing copy (measured: 16 beats 8, 32 and 64 here).
+constexpr int64_t kTile = 16;
 
 // Op codes; the order matches UNARY_CODE / BINARY_CODE in src/backend/native/elementwise.ts.
 enum UnaryCode : int {
@@ -38,6 +38,8 @@ constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 constexpr float kGeluTanhScale = 0.79788456080286536f;  // sqrt(2 / pi)
 constexpr float kGeluTanhCubic = 0.044715f;
 constexpr float kQuickGeluSlope = 1.702f;
+constexpr float kHalfLn2 = 0.34657359027997264f;
+constexpr float kTanhSaturate = 9.0f;  // tanh(9) rounds to 1 in f32
 
 // e^x in a form the compiler vectorises (libm's expf is a scalar call without -ffast-math):
 // x = n ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial (truncation
@@ -65,6 +67,56 @@ inline float exp_f32(float x) {
   return p * s1 * s2;
 }
 inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+
+// e^y - 1 without the cancellation near 0: there its own Taylor series (degree 8, exact
+// to well under an ulp for |y| <= ln2/2), elsewhere exp_f32(y) - 1 (a few ulp at worst).
+inline float expm1_f32(float y) {
+  float p = 1.0f / 40320.0f;
+  p = std::fma(p, y, 1.0f / 5040.0f);
+  p = std::fma(p, y, 1.0f / 720.0f);
+  p = std::fma(p, y, 1.0f / 120.0f);
+  p = std::fma(p, y, 1.0f / 24.0f);
+  p = std::fma(p, y, 1.0f / 6.0f);
+  p = std::fma(p, y, 0.5f);
+  p = std::fma(p, y, 1.0f);
+  const float near_zero = p * y;
+  const float elsewhere = exp_f32(y) - 1.0f;
+  return std::fabs(y) <= kHalfLn2 ? near_zero : elsewhere;
+}
+
+// tanh(x) = (e^2x - 1) / (e^2x + 1), vectorisable; beyond |x| = 9 it is +-1 in f32.
+inline float tanh_f32(float x) {
+  x = x < -kTanhSaturate ? -kTanhSaturate : x;
+  x = x > kTanhSaturate ? kTanhSaturate : x;
+  const float e = expm1_f32(2.0f * x);
+  return e / (e + 2.0f);
+}
+
+// erfc(z) for z >= 0 as t exp(-z^2 + h(t)) with t = 1 / (1 + z/2). h is a degree-10
+// polynomial in u = 2t - 1, fitted for this file by Chebyshev interpolation of the exact
+// h over t in [0, 1]: relative error < 3e-7, plus ~ulp(z^2)/2 from rounding the exponent.
+inline float erfc_nonneg(float z) {
+  const float t = 1.0f / std::fma(0.5f, z, 1.0f);
+  const float u = std::fma(2.0f, t, -1.0f);
+  float h = 4.657888439396629e-06f;
+  h = std::fma(h, u, 0.000332440686179325f);
+  h = std::fma(h, u, -0.00021942693274468184f);
+  h = std::fma(h, u, -0.0020458060316741467f);
+  h = std::fma(h, u, 0.0017864968394860625f);
+  h = std::fma(h, u, 0.008701601065695286f);
+  h = std::fma(h, u, -0.009877244010567665f);
+  h = std::fma(h, u, -0.0468742698431015f);
+  h = std::fma(h, u, 0.047343526035547256f);
+  h = std::fma(h, u, 0.672642171382904f);
+  h = std::fma(h, u, -0.671794056892395f);
+  return t * exp_f32(std::fma(-z, z, h));
+}
+
+// Standard normal CDF: the erfc tail is used on the side where it is small, so no cancellation.
+inline float normal_cdf(float x) {
+  const float half_tail = 0.5f * erfc_nonneg(std::fabs(x) * kSqrt1_2);
+  return x < 0.0f ? half_tail : 1.0f - half_tail;
+}
 // gelu_tanh(x) = 0.5 x (1 + tanh(u)) = x * sigmoid(2u): no cancellation for negative x.
 inline float gelu_tanh_arg(float x) { return kGeluTanhScale * (x + kGeluTanhCubic * x * x * x); }
 // Float to i32 by value: truncate toward zero, NaN -> 0, saturate (C++ leaves these undefined).
@@ -83,10 +135,10 @@ inline float unary_fwd(float x, float alpha, float beta) {
   if constexpr (Op == U_LOG) return std::log(x);
   if constexpr (Op == U_SQRT) return std::sqrt(x);
   if constexpr (Op == U_RSQRT) return 1.0f / std::sqrt(x);
-  if constexpr (Op == U_TANH) return std::tanh(x);
+  if constexpr (Op == U_TANH) return tanh_f32(x);
   if constexpr (Op == U_SIGMOID) return sigmoid_f32(x);
   if constexpr (Op == U_RELU) return x < 0.0f ? 0.0f : x;
-  if constexpr (Op == U_GELU) return 0.5f * x * std::erfc(-x * kSqrt1_2);
+  if constexpr (Op == U_GELU) return x * normal_cdf(x);
   if constexpr (Op == U_GELU_TANH) return x * sigmoid_f32(2.0f * gelu_tanh_arg(x));
   if constexpr (Op == U_QUICK_GELU) return x * sigmoid_f32(kQuickGeluSlope * x);
   if constexpr (Op == U_SILU) return x * sigmoid_f32(x);
@@ -107,7 +159,7 @@ inline float unary_grad(float x, float alpha, float beta) {
   if constexpr (Op == U_SQRT) return 0.5f / std::sqrt(x);
   if constexpr (Op == U_RSQRT) return -0.5f / (x * std::sqrt(x));
   if constexpr (Op == U_TANH) {
-    float t = std::tanh(x);
+    float t = tanh_f32(x);
     return 1.0f - t * t;
   }
   if constexpr (Op == U_SIGMOID) {
@@ -115,7 +167,7 @@ inline float unary_grad(float x, float alpha, float beta) {
     return s * (1.0f - s);
   }
   if constexpr (Op == U_RELU) return x > 0.0f ? 1.0f : (x != x ? x : 0.0f);
-  if constexpr (Op == U_GELU) return 0.5f * std::erfc(-x * kSqrt1_2) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
+  if constexpr (Op == U_GELU) return normal_cdf(x) + x * kInvSqrt2Pi * exp_f32(-0.5f * x * x);
   if constexpr (Op == U_GELU_TANH) {
     float s = sigmoid_f32(2.0f * gelu_tanh_arg(x));  // = 0.5 (1 + tanh u)
     float du = kGeluTanhScale * (1.0f + 3.0f * kGeluTanhCubic * x * x);
@@ -250,7 +302,52 @@ bool read_layout(const Napi::CallbackInfo& info, const char* kernel, size_t shap
 // copy
 // ---------------------------------------------------------------------------------------
 
-// Transposing copy of the last two dims in kTile x kTile tiles, so both sides stay in cache.
+// One tile of a transposing copy, staged through a local buffer: read in the source's
+// unit-stride order, written in the destination's. Walking either side at a large stride
+// instead would miss cache on every element (power-of-two row pitches alias in L1).
+// Here the common case: dst[i * da + j] = src[i + j * sb] for i < ni, j < nj. Full tiles get
+// compile-time trip counts, which the compiler turns into straight vector code (3x faster).
+template <typename T, int64_t Ni = 0, int64_t Nj = 0>
+void transpose_tile(const T* src, int64_t sb, T* dst, int64_t da, int64_t ni, int64_t nj) {
+  if constexpr (Ni > 0) ni = Ni;
+  if constexpr (Nj > 0) nj = Nj;
+  T buf[kTile * kTile];
+  for (int64_t j = 0; j < nj; j++)
+    for (int64_t i = 0; i < ni; i++) buf[j * kTile + i] = src[j * sb + i];
+  for (int64_t i = 0; i < ni; i++)
+    for (int64_t j = 0; j < nj; j++) dst[i * da + j] = buf[j * kTile + i];
+}
+
+template <typename T>
+void transpose_tile_any(const T* src, int64_t sb, T* dst, int64_t da, int64_t ni, int64_t nj) {
+  if (ni == kTile && nj == kTile) transpose_tile<T, kTile, kTile>(src, sb, dst, da, ni, nj);
+  else transpose_tile<T>(src, sb, dst, da, ni, nj);
+}
+
+// Any other pair of tile layouts: same staging, loop order chosen by the smaller stride.
+template <typename T>
+void copy_tile(const T* src, int64_t sr, int64_t sc, T* dst, int64_t dr, int64_t dc, int64_t nr, int64_t nc) {
+  if (sr == 1 && dc == 1) return transpose_tile_any<T>(src, sc, dst, dr, nr, nc);
+  if (sc == 1 && dr == 1) return transpose_tile_any<T>(src, sr, dst, dc, nc, nr);
+  T buf[kTile * kTile];
+  if (std::abs(sc) <= std::abs(sr)) {
+    for (int64_t r = 0; r < nr; r++)
+      for (int64_t q = 0; q < nc; q++) buf[r * kTile + q] = src[r * sr + q * sc];
+  } else {
+    for (int64_t q = 0; q < nc; q++)
+      for (int64_t r = 0; r < nr; r++) buf[r * kTile + q] = src[r * sr + q * sc];
+  }
+  if (std::abs(dc) <= std::abs(dr)) {
+    for (int64_t r = 0; r < nr; r++)
+      for (int64_t q = 0; q < nc; q++) dst[r * dr + q * dc] = buf[r * kTile + q];
+  } else {
+    for (int64_t q = 0; q < nc; q++)
+      for (int64_t r = 0; r < nr; r++) dst[r * dr + q * dc] = buf[r * kTile + q];
+  }
+}
+
+// Copy whose last two dims are transposed between source and destination, in kTile x kTile
+// tiles spread over threads; leading dims are a batch of such matrices.
 template <typename T>
 void copy_tiled(const Collapsed<2>& c, const T* src, T* dst) {
   const int nd = c.ndim();
@@ -272,9 +369,8 @@ void copy_tiled(const Collapsed<2>& c, const T* src, T* dst) {
         so += i * c.strides[0][d];
         doff += i * c.strides[1][d];
       }
-      const int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
-      for (int64_t r = r0; r < r1; r++)
-        for (int64_t q = c0; q < c1; q++) dst[doff + r * dr + q * dc] = src[so + r * sr + q * sc];
+      copy_tile<T>(src + so + r0 * sr + c0 * sc, sr, sc, dst + doff + r0 * dr + c0 * dc, dr, dc,
+                   std::min(kTile, rows - r0), std::min(kTile, cols - c0));
     }
   });
 }
@@ -320,7 +416,9 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   std::vector<std::vector<int64_t>> strides;
   if (!read_layout(info, "copy", 1, {{3, "src"}, {5, "dst"}}, shape, strides)) return info.Env().Undefined();
   const DType dt = DType(i64(info, 0));
-  if (dt == BF16 || dt == F16) {
+  if (dt != F32 && dt != BF16 && dt != F16 && dt != I32) {
+    fail(info.Env(), "copy: unknown dtype code");
+  } else if (dt == BF16 || dt == F16) {
     copy_typed<uint16_t>(shape, ptr<uint16_t>(info, 2), strides[0], ptr<uint16_t>(info, 4), strides[1]);
   } else {
     copy_typed<uint32_t>(shape, ptr<uint32_t>(info, 2), strides[0], ptr<uint32_t>(info, 4), strides[1]);
