@@ -19,8 +19,10 @@ import { echoReply, startFakeServer, type FakeAction, type FakeRequest } from '.
 import { tempDir, writeCapsBoxes } from './fixtures.js';
 
 const prompts = loadPrompts();
-const retry = { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 2000 };
-const TIMEOUT_MS = 300;
+// Generous attempts and timeout: the machine is shared, and a loaded event loop must not turn
+// an injected 429 into an unplanned give-up.
+const retry = { maxAttempts: 6, baseDelayMs: 10, maxDelayMs: 2000 };
+const TIMEOUT_MS = 1000;
 
 type Fault = 'rate-limit' | 'server-twice' | 'slow' | 'malformed' | 'empty' | 'always-500' | 'garbage' | 'none';
 const FAULTS: readonly Fault[] = ['rate-limit', 'server-twice', 'slow', 'malformed', 'empty', 'always-500', 'garbage', 'none'];
@@ -96,13 +98,18 @@ test('with injected faults every item ends exactly once, in the output or the re
       const f = faultByKey.get(r.key);
       if (f === 'malformed') assert.equal(r.code, 'malformed'), assert.match(r.reason, /starts with neither|in Question\/Answer form/);
       else if (f === 'empty') assert.equal(r.code, 'malformed'), assert.match(r.reason, /empty reply/);
-      else if (f === 'always-500') assert.equal(r.code, 'gave-up'), assert.match(r.reason, /gave up after 3 attempts: HTTP 503/);
-      else assert.fail(`item ${r.key} with fault ${f} should not be rejected: ${r.reason}`);
+      else if (f === 'always-500') assert.equal(r.code, 'gave-up'), assert.match(r.reason, /gave up after 6 attempts: (HTTP 503|no reply within)/);
+      else {
+        const rec = records.find((x) => x.id === r.id)!;
+        const content = renderContext(rec, r.type);
+        const seenBy = server.log.filter((q) => q.messages[q.messages.length - 1]!.content === content).map((q) => `${q.key}#${q.attempt}`);
+        assert.fail(`item ${r.key} with fault ${f} should not be rejected: ${r.reason}; server saw ${seenBy.join(' ')}`);
+      }
     }
     for (const g of generated) assert.ok(['rate-limit', 'server-twice', 'slow', 'garbage', 'none'].includes(faultByKey.get(g.key)!), `${g.key}: ${faultByKey.get(g.key)}`);
     const rateLimited = retries.filter((r) => /HTTP 429/.test(r.reason));
     assert.ok(rateLimited.length > 0 && rateLimited.every((r) => r.ms === 1000), 'Retry-After: 1 honoured as 1000 ms');
-    assert.ok(retries.some((r) => /no reply within 300 ms/.test(r.reason)), 'timeouts retried');
+    assert.ok(retries.some((r) => /no reply within 1000 ms/.test(r.reason)), 'timeouts retried');
     assert.equal(stats.rejectsByCode['gave-up'], rejects.filter((r) => r.code === 'gave-up').length);
     assert.ok(stats.costUsd !== null && stats.costUsd > 0);
   } finally {
