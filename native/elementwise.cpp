@@ -158,13 +158,14 @@ inline float unary_grad(float x, float alpha, float beta) {
   if constexpr (Op == U_LOG) return 1.0f / x;
   if constexpr (Op == U_SQRT) return 0.5f / std::sqrt(x);
   if constexpr (Op == U_RSQRT) return -0.5f / (x * std::sqrt(x));
+  // tanh' = 1 - tanh^2 and sigmoid' = s (1 - s) cancel in the tails; these forms do not.
   if constexpr (Op == U_TANH) {
-    float t = tanh_f32(x);
-    return 1.0f - t * t;
+    const float e = exp_f32(-2.0f * std::fabs(x));
+    return 4.0f * e / ((1.0f + e) * (1.0f + e));
   }
   if constexpr (Op == U_SIGMOID) {
-    float s = sigmoid_f32(x);
-    return s * (1.0f - s);
+    const float e = exp_f32(-std::fabs(x));
+    return e / ((1.0f + e) * (1.0f + e));
   }
   if constexpr (Op == U_RELU) return x > 0.0f ? 1.0f : (x != x ? x : 0.0f);
   if constexpr (Op == U_GELU) return normal_cdf(x) + x * kInvSqrt2Pi * exp_f32(-0.5f * x * x);

@@ -202,6 +202,28 @@ for (const op of UNARY_OPS) {
   });
 }
 
+test('native unary forward and backward hold rtol 1e-5 over a dense sweep of [-40, 40] and the exp limits', { skip }, () => {
+  const n = 80_001;
+  const limits = [88.7, 88.72, 89, 100, -87, -90, -100, -103.9, -104, -110, Infinity, -Infinity, NaN];
+  for (const op of UNARY_OPS) {
+    const x = new Float32Array(n + limits.length);
+    for (let i = 0; i < n; i++) x[i] = -40 + (80 * i) / (n - 1);
+    x.set(limits, n);
+    if (POSITIVE_DOMAIN.has(op)) for (let i = 0; i < x.length; i++) x[i] = Math.abs(x[i]!) + 1e-3;
+    const ones = new Float32Array(x.length).fill(1);
+    const [r, v] = both((b) => {
+      const xp = upload(b, x);
+      const y = b.alloc(x.length * 4);
+      const dx = b.alloc(x.length * 4);
+      b.unary(op, x.length, xp, y, 1.5, 0.25);
+      b.unaryBackward(op, x.length, xp, upload(b, ones), dx, 1.5, 0.25);
+      return [downloadF32(b, y, x.length), downloadF32(b, dx, x.length)];
+    });
+    assertClose(v[0]!, r[0]!, `${op} forward sweep`, 1e-5, 1e-6);
+    assertClose(v[1]!, r[1]!, `${op} backward sweep`, 1e-5, 1e-6);
+  }
+});
+
 test('native unary works in place (y = x)', { skip }, () => {
   const x = new Rng(3).normalArray(5000);
   const [r, v] = both((b) => {

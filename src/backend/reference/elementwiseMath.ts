@@ -105,13 +105,14 @@ export function unaryDerivative(op: UnaryOp, x: number, alpha: number, _beta: nu
       return 0.5 / Math.sqrt(x);
     case 'rsqrt':
       return -0.5 / (x * Math.sqrt(x));
+    // sech^2 x and e/(1+e)^2 rather than 1 - tanh^2 and s(1 - s), which cancel in the tails.
     case 'tanh': {
-      const t = Math.tanh(x);
-      return 1 - t * t;
+      const e = Math.exp(-2 * Math.abs(x));
+      return (4 * e) / ((1 + e) * (1 + e));
     }
     case 'sigmoid': {
-      const s = sigmoid(x);
-      return s * (1 - s);
+      const e = Math.exp(-Math.abs(x));
+      return e / ((1 + e) * (1 + e));
     }
     case 'relu':
       return x > 0 ? 1 : Number.isNaN(x) ? NaN : 0;
