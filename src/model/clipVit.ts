@@ -11,7 +11,7 @@ import { formatShape } from '../tensor/shape.js';
 import { ModuleList } from '../nn/module.js';
 import type { Parameter } from '../nn/parameter.js';
 import { numPatches, type FeatureSelectStrategy, type VisionConfig } from './config.js';
-import { LayerNormLayer, LinearLayer, SourcedModule, activate, type WeightSource } from './modules.js';
+import { Group, WeightOnly, LayerNormLayer, LinearLayer, SourcedModule, activate, type WeightSource } from './modules.js';
 
 /** Class, patch and position embeddings: pixels (N, 3, H, W) -> (N, S, C). */
 export class ClipEmbeddings extends SourcedModule {
@@ -28,8 +28,8 @@ export class ClipEmbeddings extends SourcedModule {
     const C = config.hiddenSize;
     const P = config.patchSize;
     this.classEmbedding = this.weight('class_embedding', [C], 'embedding');
-    this.patchEmbedding = this.weight('patch_embedding.weight', [C, config.numChannels, P, P], 'matrix');
-    this.positionEmbedding = this.weight('position_embedding.weight', [numPatches(config) + 1, C], 'embedding');
+    this.patchEmbedding = this.module('patch_embedding', new WeightOnly(source, this.child('patch_embedding'), [C, config.numChannels, P, P], 'matrix')).weightParam;
+    this.positionEmbedding = this.module('position_embedding', new WeightOnly(source, this.child('position_embedding'), [numPatches(config) + 1, C], 'embedding')).weightParam;
   }
 
   forward(pixels: Tensor): Tensor {
@@ -96,8 +96,9 @@ export class ClipEncoderLayer extends SourcedModule {
     const { hiddenSize: C, intermediateSize: M, layerNormEps: eps } = config;
     this.attn = this.module('self_attn', new ClipAttention(source, this.child('self_attn'), config));
     this.ln1 = this.module('layer_norm1', new LayerNormLayer(source, this.child('layer_norm1'), C, eps));
-    this.fc1 = this.module('mlp.fc1', new LinearLayer(source, this.child('mlp.fc1'), C, M, true));
-    this.fc2 = this.module('mlp.fc2', new LinearLayer(source, this.child('mlp.fc2'), M, C, true));
+    const mlp = this.module('mlp', new Group());
+    this.fc1 = mlp.add('fc1', new LinearLayer(source, this.child('mlp.fc1'), C, M, true));
+    this.fc2 = mlp.add('fc2', new LinearLayer(source, this.child('mlp.fc2'), M, C, true));
     this.ln2 = this.module('layer_norm2', new LayerNormLayer(source, this.child('layer_norm2'), C, eps));
   }
 
@@ -137,7 +138,7 @@ export class ClipVisionTransformer extends SourcedModule {
     this.embeddings = this.module('embeddings', new ClipEmbeddings(source, this.child('embeddings'), config));
     this.preLayerNorm = this.module('pre_layrnorm', new LayerNormLayer(source, this.child('pre_layrnorm'), C, config.layerNormEps));
     const layers = Array.from({ length: config.numLayers }, (_, i) => new ClipEncoderLayer(source, this.child(`encoder.layers.${i}`), config));
-    this.layers = this.module('encoder.layers', new ModuleList(layers));
+    this.layers = this.module('encoder', new Group()).add('layers', new ModuleList(layers));
     this.postLayerNorm = options.withPostLayerNorm
       ? this.module('post_layernorm', new LayerNormLayer(source, this.child('post_layernorm'), C, config.layerNormEps))
       : undefined;

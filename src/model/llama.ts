@@ -11,7 +11,7 @@ import { ModuleList } from '../nn/module.js';
 import type { Parameter } from '../nn/parameter.js';
 import type { TextConfig } from './config.js';
 import type { KvCache } from './kvCache.js';
-import { LinearLayer, RmsNormLayer, SourcedModule, activate, type WeightSource } from './modules.js';
+import { LinearLayer, RmsNormLayer, SourcedModule, WeightOnly, activate, type WeightSource } from './modules.js';
 
 /** Per-call inputs every layer needs besides the hidden states. */
 export interface DecoderContext {
@@ -120,7 +120,7 @@ export class LlamaForCausalLM extends SourcedModule {
   ) {
     super(source, prefix);
     const { vocabSize: V, hiddenSize: C } = config;
-    this.embedTokens = this.weight('embed_tokens.weight', [V, C], 'embedding');
+    this.embedTokens = this.module('embed_tokens', new WeightOnly(source, this.child('embed_tokens'), [V, C], 'embedding')).weightParam;
     const layers = Array.from({ length: config.numLayers }, (_, i) => new LlamaDecoderLayer(source, this.child(`layers.${i}`), config, i));
     this.layers = this.module('layers', new ModuleList(layers));
     this.norm = this.module('norm', new RmsNormLayer(source, this.child('norm'), C, config.rmsNormEps));

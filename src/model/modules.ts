@@ -122,3 +122,20 @@ export function activate(x: Tensor, act: Activation): Tensor {
       return act satisfies never;
   }
 }
+
+/** A parameterless module that only nests children, so HF paths like `encoder.layers` resolve level by level. */
+export class Group extends Module {
+  /** Registers a child and returns it. */
+  add<M extends Module>(name: string, m: M): M {
+    return this.module(name, m);
+  }
+}
+
+/** A module holding one tensor named `weight` (HF's nn.Embedding / nn.Conv2d without bias). */
+export class WeightOnly extends SourcedModule {
+  readonly weightParam: Parameter;
+  constructor(source: WeightSource, prefix: string, shape: readonly number[], role: WeightRole) {
+    super(source, prefix);
+    this.weightParam = this.weight('weight', shape, role);
+  }
+}

@@ -44,6 +44,8 @@ test('loading maps the file: bf16 matrices stay bf16 and share the mapping, vect
   assert.equal(layer.inputNorm.weightParam.value.dtype, 'f32');
   assert.equal(model.vision.embeddings.positionEmbedding.value.dtype, 'f32');
   assert.equal(layer.attn.q.weightParam.value.storage, layer.attn.k.weightParam.value.storage, 'matrices are views of one mapped file');
+  for (const [name, p] of model.namedParameters()) assert.equal(model.getParameter(name), p, `getParameter(${name})`);
+  assert.ok(model.getParameter('vision.encoder.layers.2.mlp.fc1.weight'));
   model.dispose();
 });
 
