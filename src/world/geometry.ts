@@ -103,23 +103,23 @@ export function shapeUnitArea(shape: Shape): number {
   return Math.abs(twice) / 2;
 }
 
-function segmentDistance(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
+function segmentDistanceSquared(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
   const dx = bx - ax;
   const dy = by - ay;
   const t = Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)));
   const ex = px - (ax + t * dx);
   const ey = py - (ay + t * dy);
-  return Math.sqrt(ex * ex + ey * ey);
+  return ex * ex + ey * ey;
 }
 
-/** Distance (unit space) from a point to the shape's outline: how far it is from any edge. */
-export function distanceToOutline(shape: Shape, x: number, y: number): number {
-  if (shape === 'circle') return Math.abs(Math.sqrt(x * x + y * y) - 1);
+/** Whether a point (unit space) lies within distance `r` of the shape's outline. */
+export function nearOutline(shape: Shape, x: number, y: number, r: number): boolean {
+  if (shape === 'circle') return Math.abs(Math.sqrt(x * x + y * y) - 1) <= r;
   const poly = POLYGONS[shape];
   const n = poly.length / 2;
-  let best = Infinity;
+  const r2 = r * r;
   for (let i = 0, j = n - 1; i < n; j = i++) {
-    best = Math.min(best, segmentDistance(x, y, poly[2 * j]!, poly[2 * j + 1]!, poly[2 * i]!, poly[2 * i + 1]!));
+    if (segmentDistanceSquared(x, y, poly[2 * j]!, poly[2 * j + 1]!, poly[2 * i]!, poly[2 * i + 1]!) <= r2) return true;
   }
-  return best;
+  return false;
 }

@@ -1,7 +1,7 @@
 // The world's rasteriser: draws a scene into an RGB buffer at any size, anti-aliased by
 // supersampling each edge pixel. Hand-written because the shapes must match the boxes exactly.
 
-import { distanceToOutline, insideShape } from './geometry.js';
+import { insideShape, nearOutline } from './geometry.js';
 import type { Scene, SceneObject } from './scene.js';
 import { objectBox } from './scene.js';
 import type { Rgb } from './vocabulary.js';
@@ -27,26 +27,38 @@ export function checkImageSize(size: number): void {
   }
 }
 
-function gradientT(direction: Scene['background']['direction'], u: number, v: number): number {
+/** Pixel weights (ax, ay) of a gradient: its parameter grows with ax * x + ay * y. */
+function gradientAxes(direction: Scene['background']['direction']): readonly [number, number] {
   switch (direction) {
     case 'vertical':
-      return v;
+      return [0, 1];
     case 'horizontal':
-      return u;
+      return [1, 0];
     case 'diagonal':
-      return (u + v) / 2;
+      return [1, 1];
     default:
       return direction satisfies never;
   }
 }
 
+/** Square images only: every pixel's colour is one of (ax + ay) * size palette entries, so compute those once. */
 function paintBackground(img: RgbImage, bg: Scene['background']): void {
-  const { width: w, height: h, data } = img;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const t = gradientT(bg.direction, (x + 0.5) / w, (y + 0.5) / h);
-      const p = 3 * (y * w + x);
-      for (let c = 0; c < 3; c++) data[p + c] = Math.round(bg.from[c]! + (bg.to[c]! - bg.from[c]!) * t);
+  const { width: size, data } = img;
+  const [ax, ay] = gradientAxes(bg.direction);
+  const steps = (ax + ay) * size;
+  const palette = new Uint8Array(3 * steps);
+  for (let k = 0; k < steps; k++) {
+    // Pixel centres: t runs from half a step to 1 minus half a step.
+    const t = (k + (ax + ay) / 2) / steps;
+    for (let c = 0; c < 3; c++) palette[3 * k + c] = Math.round(bg.from[c]! + (bg.to[c]! - bg.from[c]!) * t);
+  }
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const k = 3 * (ax * x + ay * y);
+      const p = 3 * (y * size + x);
+      data[p] = palette[k]!;
+      data[p + 1] = palette[k + 1]!;
+      data[p + 2] = palette[k + 2]!;
     }
   }
 }
@@ -62,7 +74,7 @@ function coverage(o: SceneObject, size: number, px: number, py: number): number 
   const inv = 1 / (o.scale * size);
   const ux = (px + 0.5 - o.cx * size) * inv;
   const uy = (py + 0.5 - o.cy * size) * inv;
-  if (distanceToOutline(o.shape, ux, uy) > HALF_PIXEL_DIAGONAL * inv) return insideShape(o.shape, ux, uy) ? 1 : 0;
+  if (!nearOutline(o.shape, ux, uy, HALF_PIXEL_DIAGONAL * inv)) return insideShape(o.shape, ux, uy) ? 1 : 0;
   return supersampledCoverage(o, size, px, py, inv);
 }
 
