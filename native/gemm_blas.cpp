@@ -2,6 +2,7 @@
 // No link-time dependency: the addon builds and runs where OpenBLAS is absent.
 #include "gemm.h"
 #include <dlfcn.h>
+#include <link.h>
 #include <climits>
 #include <cstdlib>
 #include <mutex>
@@ -39,6 +40,17 @@ struct Blas {
   bool disabled = false;
 };
 
+// The file a handle came from (symlinks resolved, so Debian's alternatives show the real
+// variant), or the name it was opened by. Kept for the life of the process.
+const char* resolved_path(void* lib, const char* opened_as) {
+  link_map* map = nullptr;
+  if (dlinfo(lib, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name && map->l_name[0]) {
+    if (char* real = realpath(map->l_name, nullptr)) return real;
+    return strdup(map->l_name);
+  }
+  return opened_as;
+}
+
 bool env_disables_blas() {
   const char* e = std::getenv("LLAVA_BLAS");
   return e && (std::strcmp(e, "off") == 0 || std::strcmp(e, "0") == 0 || std::strcmp(e, "false") == 0);
@@ -57,7 +69,7 @@ Blas& blas() {
         dlclose(lib);
         continue;
       }
-      b.path = path;
+      b.path = resolved_path(lib, path);
       b.sgemm = sgemm;
       b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(lib, "openblas_set_num_threads"));
       break;
