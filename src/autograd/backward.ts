@@ -1,11 +1,11 @@
 // Reverse pass: walks the recorded graph from a scalar loss in reverse creation order,
 // applies the gradient rules, accumulates into leaves' .grad, and frees saved tensors.
 import type { Tensor } from '../tensor/tensor.js';
-import { contiguousCopy, full } from '../tensor/tensor.js';
+import { contiguousCopy, full, zeros } from '../tensor/tensor.js';
 import { keep } from '../tensor/scope.js';
 import type { Node } from './node.js';
 import { noGrad, releaseNode } from './tape.js';
-import { GRAD_RULES, type GradRule } from './rules.js';
+import { GRAD_RULES, type GradRule, type SliceGrad } from './rules.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import { add } from '../tensor/ops/elementwise.js';
 
@@ -55,7 +55,7 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
       if (g) {
         const rule = GRAD_RULES[node.op] as GradRule<typeof node.op>;
         if (rule === 'nondifferentiable') throw new Error(`backward: op ${node.op} is not differentiable`);
-        const inputGrads = (rule as (n: Node, g: Tensor) => (Tensor | undefined)[])(node, g);
+        const inputGrads = (rule as (n: Node, g: Tensor) => (Tensor | SliceGrad | undefined)[])(node, g);
         g.dispose();
         node.inputs.forEach((input, i) => route(input, inputGrads[i], grads));
       }
@@ -65,12 +65,17 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
   });
 }
 
-function route(input: Tensor, g: Tensor | undefined, grads: Map<Tensor, Tensor>): void {
-  if (!g) return;
+function route(input: Tensor, grad: Tensor | SliceGrad | undefined, grads: Map<Tensor, Tensor>): void {
+  if (!grad) return;
   if (!input.requiresGrad) {
-    g.dispose();
+    (isSlice(grad) ? grad.g : grad).dispose();
     return;
   }
+  if (isSlice(grad)) {
+    routeSlice(input, grad, grads);
+    return;
+  }
+  const g = grad;
   if (!shapesEqual(g.shape, input.shape)) {
     throw new Error(`backward: gradient ${formatShape(g.shape)} does not match input ${formatShape(input.shape)}`);
   }
@@ -84,6 +89,36 @@ function route(input: Tensor, g: Tensor | undefined, grads: Map<Tensor, Tensor>)
     return;
   }
   grads.set(input, sumInto(prev, g));
+}
+
+function isSlice(g: Tensor | SliceGrad): g is SliceGrad {
+  return (g as SliceGrad).kind === 'slice';
+}
+
+/** Adds a narrow view's gradient into the matching slice of the input's gradient buffer. */
+function routeSlice(input: Tensor, s: SliceGrad, grads: Map<Tensor, Tensor>): void {
+  const current = input.node ? grads.get(input) : input.grad;
+  let buffer: Tensor;
+  if (current && exclusive(current)) buffer = current;
+  else {
+    buffer = zeros(s.inputShape, { backend: s.g.backend });
+    if (current) {
+      buffer.backend.binary('add', buffer.shape, buffer.ref, current.ref, buffer.ptr);
+      if (input.node) current.dispose();
+    }
+  }
+  // Kernels write contiguous outputs, so sum into a temporary and copy it into the strided slice.
+  const slice = buffer.view(s.g.shape, buffer.strides, buffer.offset + s.start * buffer.strides[s.dim]!);
+  const sum = add(slice, s.g);
+  buffer.backend.copy('f32', slice.shape, sum.ref, slice.ref);
+  sum.dispose();
+  slice.dispose();
+  s.g.dispose();
+  if (input.node) grads.set(input, buffer);
+  else if (buffer !== current) {
+    current?.dispose();
+    input.grad = keep(buffer);
+  }
 }
 
 /** True when t is the only holder of a plain contiguous buffer, so writing into it is safe. */

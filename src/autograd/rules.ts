@@ -9,10 +9,22 @@ import { binary, cast, div, lt, mul, neg, where } from '../tensor/ops/elementwis
 import { sumTo } from '../tensor/ops/reduce.js';
 import { matmul } from '../tensor/ops/matmul.js';
 import { headLayout } from '../tensor/ops/nn.js';
-import { DTYPE_BYTES } from '../tensor/dtype.js';
+
+/**
+ * The gradient of a narrow view: g belongs in [start, start + length) of dim of an input
+ * of inputShape, zero elsewhere. Backward adds it into the input's gradient in place,
+ * so splitting a tensor (q, k, v from one projection) costs no zero-padded copies.
+ */
+export interface SliceGrad {
+  readonly kind: 'slice';
+  readonly g: Tensor;
+  readonly dim: number;
+  readonly start: number;
+  readonly inputShape: readonly number[];
+}
 
 /** Gradients of each input (undefined: none flows to that input). */
-export type Grads = (Tensor | undefined)[];
+export type Grads = (Tensor | SliceGrad | undefined)[];
 
 /** A backward rule for op O, or a marker that the op has no gradient. */
 export type GradRule<O extends Op> = ((node: Node<O>, g: Tensor) => Grads) | 'nondifferentiable';
@@ -90,8 +102,12 @@ function reduceGrad(node: Node<'reduce'>, g: Tensor): Grads {
   const ge = expand(gk, x.shape);
   gk.dispose();
   switch (op) {
-    case 'sum':
-      return [ge];
+    case 'sum': {
+      // Materialise the broadcast once, so each consumer need not copy it again.
+      const out = contiguous(ge);
+      ge.dispose();
+      return [out];
+    }
     case 'sumsq': {
       const x2 = mul(node.saved[0]!, 2);
       const out = mul(ge, x2);
@@ -150,10 +166,7 @@ function transposeLast(x: Tensor): Tensor {
 
 function narrowGrad(node: Node<'narrow'>, g: Tensor): Grads {
   const { dim, start, inputShape } = node.attrs;
-  const out = zeros(inputShape, { backend: g.backend });
-  const dst = { ptr: out.ptr + start * out.strides[dim]! * DTYPE_BYTES.f32, strides: out.strides };
-  g.backend.copy('f32', g.shape, g.ref, dst);
-  return [out];
+  return [{ kind: 'slice', g: g.view(g.shape, g.strides), dim, start, inputShape }];
 }
 
 function concatGrad(node: Node<'concat'>, g: Tensor): Grads {
