@@ -1,5 +1,6 @@
 // Facts the rule teacher can take from captions alone (the conversation type sees no boxes):
 // which known objects are mentioned, with the counts and colours the captions state.
+import type { Relation } from '../../../world/spatial.js';
 import { NUMBER_WORDS } from '../../../world/vocabulary.js';
 import type { Knowledge } from './knowledge.js';
 import { pluralize } from './language.js';
@@ -19,7 +20,25 @@ export interface CaptionFacts {
   readonly mentions: ReadonlyMap<string, Mention>;
   /** Colours the captions give each category ("circle" -> {"red"}). */
   readonly colors: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Stated relations between two named objects ("the red circle is to the left of the blue square"). */
+  readonly relations: readonly StatedRelation[];
 }
+
+/** "The {a} is {relation} the {b}" as a caption states it. */
+export interface StatedRelation {
+  readonly a: string;
+  readonly relation: Relation;
+  readonly b: string;
+}
+
+const RELATION_WORDS: Readonly<Record<string, Relation>> = {
+  'to the left of': 'left of',
+  'left of': 'left of',
+  'to the right of': 'right of',
+  'right of': 'right of',
+  above: 'above',
+  below: 'below',
+};
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -68,5 +87,19 @@ export function captionFacts(captions: readonly string[], knowledge: Knowledge):
     set.add(color);
     colors.set(category, set);
   }
-  return { mentions, colors };
+  return { mentions, colors, relations: statedRelations(captions, knowledge) };
+}
+
+/** Relation sentences between two names the dataset knows, read from every caption. */
+function statedRelations(captions: readonly string[], knowledge: Knowledge): StatedRelation[] {
+  const names = new Set(knowledge.names);
+  const words = Object.keys(RELATION_WORDS).sort((a, b) => b.length - a.length).map(escapeRegExp).join('|');
+  const re = new RegExp(`\\bthe ([a-z ]+?) (?:is|sits|lies) (${words}) the ([a-z ]+?)\\b(?=[.,;]|$)`, 'g');
+  const out: StatedRelation[] = [];
+  for (const caption of captions) {
+    for (const m of caption.toLowerCase().matchAll(re)) {
+      if (names.has(m[1]!) && names.has(m[3]!)) out.push({ a: m[1]!, relation: RELATION_WORDS[m[2]!]!, b: m[3]! });
+    }
+  }
+  return out;
 }

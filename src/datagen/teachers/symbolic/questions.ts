@@ -4,7 +4,7 @@
 import type { Rng } from '../../../tensor/random.js';
 import { fillPhrasing, positionForm, trainingPhrasings, type QuestionType } from '../../../world/phrasings.js';
 import { opposite, type Relation } from '../../../world/spatial.js';
-import { pick, sample } from '../../seed.js';
+import { pick } from '../../seed.js';
 import { absentCandidates, NEGATIVE_KINDS, type Knowledge } from './knowledge.js';
 import { article, counted, joinList, numberWord, pluralize } from './language.js';
 import { clearRelation, placeOf, relationPhrase, splitName, uniquelyNamed, type Scene, type SceneObject } from './scene.js';
@@ -208,12 +208,39 @@ const ASKERS: { readonly [K in QuestionKind]: (c: AskContext) => QA | undefined 
   size: askSize,
 };
 
-/** One question of a randomly chosen kind that this scene supports, or undefined if none does. */
+/**
+ * How often complex reasoning asks each kind. Conversations (from captions) mostly ask about
+ * objects that are there, so true negatives and positions get more weight here.
+ */
+const KIND_WEIGHTS: { readonly [K in QuestionKind]: number } = {
+  exists: 1,
+  absent: 3,
+  color: 2,
+  count: 2,
+  'wrong-count': 1,
+  position: 3,
+  size: 1,
+};
+
+/** One question of a kind drawn by weight among those this scene supports, or undefined if none does. */
 export function askAny(c: AskContext, kinds: readonly QuestionKind[] = QUESTION_KINDS): QA | undefined {
-  for (const kind of sample(c.rng, kinds, kinds.length)) {
+  const remaining = [...kinds];
+  while (remaining.length > 0) {
+    const kind = weightedPick(c.rng, remaining);
     const qa = ASKERS[kind](c);
     if (qa) return qa;
+    remaining.splice(remaining.indexOf(kind), 1);
   }
   return undefined;
+}
+
+function weightedPick(rng: Rng, kinds: readonly QuestionKind[]): QuestionKind {
+  const total = kinds.reduce((s, k) => s + KIND_WEIGHTS[k], 0);
+  let r = rng.uniform() * total;
+  for (const k of kinds) {
+    r -= KIND_WEIGHTS[k];
+    if (r < 0) return k;
+  }
+  return kinds[kinds.length - 1]!;
 }
 

@@ -1,13 +1,14 @@
 // The rule teacher's three writers: a conversation from caption facts, a detailed
 // description from the boxes, and one reasoning question with a step-by-step answer.
 import type { Rng } from '../../../tensor/random.js';
-import { fillPhrasing, trainingPhrasings } from '../../../world/phrasings.js';
+import { fillPhrasing, positionForm, trainingPhrasings } from '../../../world/phrasings.js';
+import { opposite } from '../../../world/spatial.js';
 import { pick, sample } from '../../seed.js';
-import { captionFacts } from './captionFacts.js';
+import { captionFacts, type StatedRelation } from './captionFacts.js';
 import type { Knowledge } from './knowledge.js';
 import { article, asSentence, capitalize, joinList, numberWord, pluralize } from './language.js';
 import { askAny, inventory, type QA } from './questions.js';
-import { clearRelation, placeOf, relationPhrase, uniquelyNamed, type Scene } from './scene.js';
+import { clearRelation, placeOf, relationPhrase, splitName, uniquelyNamed, type Scene } from './scene.js';
 
 /** Most question-answer pairs in one rule-written conversation. */
 const MAX_CONVERSATION_PAIRS = 5;
@@ -26,7 +27,7 @@ export function writeConversation(scene: Scene, knowledge: Knowledge, rng: Rng):
   const facts = captionFacts(scene.captions, knowledge);
   const pairs: { question: string; answer: string }[] = [];
   const mentioned = [...facts.mentions.keys()];
-  for (const name of sample(rng, mentioned, 2)) {
+  for (const name of sample(rng, mentioned, 1)) {
     const template = pick(rng, trainingPhrasings('existence')).template;
     pairs.push({ question: fillPhrasing(template, { object: name }), answer: `Yes, there is ${article(name)} ${name} in the image.` });
   }
@@ -36,15 +37,28 @@ export function writeConversation(scene: Scene, knowledge: Knowledge, rng: Rng):
     const template = pick(rng, trainingPhrasings('count')).template;
     pairs.push({ question: fillPhrasing(template, { shapes: pluralize(name) }), answer: `There are ${numberWord(n)} ${pluralize(name)}.` });
   }
-  const colored = [...facts.colors.entries()].filter(([, set]) => set.size === 1);
+  // A colour question needs one colour and no sign of several objects of that category.
+  const severalOf = (category: string) => mentioned.some((n) => splitName(n).category === category && [...facts.mentions.get(n)!.counts].some((k) => k > 1));
+  const colored = [...facts.colors.entries()].filter(([category, set]) => set.size === 1 && !severalOf(category));
   for (const [category, set] of sample(rng, colored, 1)) {
     const color = [...set][0]!;
     const template = pick(rng, trainingPhrasings('color')).template;
     pairs.push({ question: fillPhrasing(template, { shape: category }), answer: `The ${category} is ${color}.` });
   }
+  for (const stated of sample(rng, facts.relations, 1)) pairs.push(positionPair(stated, rng));
   const ordered = sample(rng, pairs, Math.min(pairs.length, MAX_CONVERSATION_PAIRS - 1));
   ordered.unshift({ question: pick(rng, OVERVIEW_QUESTIONS), answer: overview(scene, rng) });
   return qaBlocks(ordered);
+}
+
+/** A yes/no position question about a stated relation: asked as stated (yes) or reversed (no). */
+function positionPair(stated: StatedRelation, rng: Rng): { question: string; answer: string } {
+  const truthful = rng.uniform() < 0.5;
+  const asked = truthful ? stated.relation : opposite(stated.relation);
+  const templates = trainingPhrasings('position').filter((p) => positionForm(p.template) === 'yesno');
+  const question = fillPhrasing(pick(rng, templates).template, { a: stated.a, b: stated.b, relation: asked });
+  const fact = `the ${stated.a} is ${relationPhrase(stated.relation)} the ${stated.b}.`;
+  return { question, answer: truthful ? `Yes, ${fact}` : `No, ${fact}` };
 }
 
 function overview(scene: Scene, rng: Rng): string {
