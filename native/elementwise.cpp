@@ -6,6 +6,9 @@
 #include <limits>
 #include <string>
 #include <type_traits>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace llava {
 namespace {
@@ -453,6 +456,30 @@ inline typename Storage<D>::T store_value(float v) {
   if constexpr (D == I32) return to_i32(v);
 }
 
+// f16 <-> f32 over a span. The compiler does not vectorise _Float16 conversions without
+// AVX512-FP16, so with AVX-512 use the F16C instructions directly (same rounding: nearest even).
+constexpr int kF16Block = 16;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive inside the intrinsics
+void f16_to_f32_span(const uint16_t* s, float* d, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + kF16Block <= n; i += kF16Block)
+    _mm512_storeu_ps(d + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i))));
+#endif
+  for (; i < n; i++) d[i] = f16_to_f32(s[i]);
+}
+void f32_to_f16_span(const float* s, uint16_t* d, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + kF16Block <= n; i += kF16Block)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i),
+                        _mm512_cvtps_ph(_mm512_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+  for (; i < n; i++) d[i] = f32_to_f16(s[i]);
+}
+#pragma GCC diagnostic pop
+
 template <int S, int D>
 void cast_typed(int64_t n, const void* src, void* dst) {
   const auto* s = static_cast<const typename Storage<S>::T*>(src);
@@ -460,6 +487,10 @@ void cast_typed(int64_t n, const void* src, void* dst) {
   parallel_for(n, kGrain, [&](int64_t b, int64_t e, int) {
     if constexpr (S == D) {
       std::memcpy(d + b, s + b, size_t(e - b) * sizeof(*s));
+    } else if constexpr (S == F16 && D == F32) {
+      f16_to_f32_span(s + b, d + b, e - b);
+    } else if constexpr (S == F32 && D == F16) {
+      f32_to_f16_span(s + b, d + b, e - b);
     } else {
       for (int64_t i = b; i < e; i++) d[i] = store_value<D>(load_value<S>(s[i]));
     }
@@ -618,6 +649,50 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// One run of where. Each operand's stride is a compile-time 1 or 0 (contiguous or
+// broadcast: the cases masks and fills produce) or, as -1, a runtime stride.
+template <int SC, int SA, int SB>
+void where_run(const float* c, int64_t sc, const float* a, int64_t sa, const float* b, int64_t sb, float* out,
+               int64_t n) {
+  if constexpr (SC >= 0) sc = SC;
+  if constexpr (SA >= 0) sa = SA;
+  if constexpr (SB >= 0) sb = SB;
+  for (int64_t i = 0; i < n; i++) {
+    // Both loads unconditional: a load under the condition would block vectorisation.
+    const float av = a[i * sa], bv = b[i * sb];
+    out[i] = c[i * sc] != 0.0f ? av : bv;
+  }
+}
+
+using WhereRun = void (*)(const float*, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t);
+
+// Picks the where_run instantiation for three inner strides (0, 1 or anything else).
+template <int SC = -2, int SA = -2, int SB = -2>
+WhereRun pick_where_run(int64_t sc, int64_t sa, int64_t sb) {
+  auto code = [](int64_t s) { return s == 0 ? 0 : s == 1 ? 1 : -1; };
+  if constexpr (SC == -2) {
+    switch (code(sc)) {
+      case 0: return pick_where_run<0, SA, SB>(sc, sa, sb);
+      case 1: return pick_where_run<1, SA, SB>(sc, sa, sb);
+      default: return pick_where_run<-1, SA, SB>(sc, sa, sb);
+    }
+  } else if constexpr (SA == -2) {
+    switch (code(sa)) {
+      case 0: return pick_where_run<SC, 0, SB>(sc, sa, sb);
+      case 1: return pick_where_run<SC, 1, SB>(sc, sa, sb);
+      default: return pick_where_run<SC, -1, SB>(sc, sa, sb);
+    }
+  } else if constexpr (SB == -2) {
+    switch (code(sb)) {
+      case 0: return pick_where_run<SC, SA, 0>(sc, sa, sb);
+      case 1: return pick_where_run<SC, SA, 1>(sc, sa, sb);
+      default: return pick_where_run<SC, SA, -1>(sc, sa, sb);
+    }
+  } else {
+    return where_run<SC, SA, SB>;
+  }
+}
+
 // where(shape, condPtr, condStrides, aPtr, aStrides, bPtr, bStrides, out)
 Napi::Value Where(const Napi::CallbackInfo& info) {
   std::vector<int64_t> shape;
@@ -633,17 +708,10 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
   float* out = ptr<float>(info, 7);
   if (c.count == 0) return info.Env().Undefined();
   const int64_t sc = c.inner_stride(0), sa = c.inner_stride(1), sb = c.inner_stride(2);
+  const WhereRun run = pick_where_run(sc, sa, sb);
   parallel_for(c.count, kGrain, [&](int64_t begin, int64_t end, int) {
     for_each_run<3>(c, begin, end, [&](const int64_t* off, int64_t pos, int64_t len) {
-      const float* cp = cond + off[0];
-      const float* ap = a + off[1];
-      const float* bp = b + off[2];
-      float* o = out + pos;
-      if (sc == 1 && sa == 1 && sb == 1) {
-        for (int64_t i = 0; i < len; i++) o[i] = cp[i] != 0.0f ? ap[i] : bp[i];
-      } else {
-        for (int64_t i = 0; i < len; i++) o[i] = cp[i * sc] != 0.0f ? ap[i * sa] : bp[i * sb];
-      }
+      run(cond + off[0], sc, a + off[1], sa, b + off[2], sb, out + pos, len);
     });
   });
   return info.Env().Undefined();
