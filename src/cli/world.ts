@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { loadWorld } from '../world/annotations.js';
 import { DEFAULT_BENCH_OPTIONS, benchmarkToJsonLines, generateBenchmark } from '../world/benchmark.js';
 import { DEFAULT_SHEET_OPTIONS, drawContactSheet, type SheetOptions } from '../world/sheet.js';
-import { DEFAULT_IMAGE_SIZE, generateWorld, writeFileAtomic } from '../world/world.js';
+import { DEFAULT_IMAGE_SIZE, generateWorld, writeFileAtomicMkdir } from '../world/world.js';
 import { formatWorldBenchReport, readBenchQuestions, readBenchReplies, scoreWorldBench } from '../eval/worldBench.js';
 
 /** Default file name of the questions inside a world directory. */
@@ -38,7 +38,7 @@ export function register(program: Command): void {
     .option('--size <px>', 'image side in pixels (16..336)', integer('--size'), DEFAULT_IMAGE_SIZE)
     .option('--seed <k>', 'world seed', integer('--seed'), 0)
     .requiredOption('--out <dir>', 'output directory')
-    .option('--workers <n>', 'render threads (0: this thread; default one per core for 400+ scenes)', integer('--workers'))
+    .option('--workers <n>', 'render threads (0: this thread; default one per core from 100 M pixels, e.g. 2000 scenes of 224 px)', integer('--workers'))
     .action(async (opts: { n: number; size: number; seed: number; out: string; workers?: number }) => {
       const started = performance.now();
       const s = await generateWorld({ n: opts.n, size: opts.size, seed: opts.seed, out: opts.out, ...(opts.workers === undefined ? {} : { workers: opts.workers }) });
@@ -72,7 +72,7 @@ export function register(program: Command): void {
     .action((opts: { in: string; out?: string; perType: number; seed: number }) => {
       const questions = generateBenchmark(loadWorld(opts.in), { perType: opts.perType, seed: opts.seed });
       const out = opts.out ?? join(opts.in, BENCH_FILE);
-      writeFileAtomic(out, benchmarkToJsonLines(questions));
+      writeFileAtomicMkdir(out, benchmarkToJsonLines(questions));
       const counts = new Map<string, number>();
       for (const q of questions) counts.set(q.type, (counts.get(q.type) ?? 0) + 1);
       const held = questions.filter((q) => q.held_out).length;

@@ -5,10 +5,15 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { threadId } from 'node:worker_threads';
 
-/** Writes a file through a temporary name, so a reader never sees half of it. */
+/** Writes a file through a temporary name, so a reader never sees half of it; its folder must exist. */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${threadId}`;
   writeFileSync(tmp, data);
   renameSync(tmp, path);
+}
+
+/** writeFileAtomic, creating the file's folder first (for single user-named outputs, not per image). */
+export function writeFileAtomicMkdir(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileAtomic(path, data);
 }

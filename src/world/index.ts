@@ -13,7 +13,7 @@ export { RELATIONS, REGION_PHRASES, holds, opposite, regionOf } from './spatial.
 export type { Located, Relation } from './spatial.js';
 export { CATEGORIES, buildAnnotations, imageFileName, loadWorld, makeSplits, worldImages } from './annotations.js';
 export type { CocoAnnotation, CocoCategory, CocoImage, LoadedWorld, WorldAnnotations, WorldImage, WorldObject, WorldSplits } from './annotations.js';
-export { DEFAULT_IMAGE_SIZE, describeWorld, generateScenes, generateWorld, writeFileAtomic } from './world.js';
+export { DEFAULT_IMAGE_SIZE, describeWorld, generateScenes, generateWorld, writeFileAtomic, writeFileAtomicMkdir } from './world.js';
 export type { WorldOptions, WorldSummary } from './world.js';
 export { COUNT_ANSWERS, DEFAULT_BENCH_OPTIONS, POPE_SETTINGS, benchmarkToJsonLines, generateBenchmark } from './benchmark.js';
 export type { BenchOptions, BenchQuestion, PopeSetting } from './benchmark.js';

@@ -4,7 +4,7 @@
 import sharp from 'sharp';
 import { join } from 'node:path';
 import type { LoadedWorld, WorldImage } from './annotations.js';
-import { writeFileAtomic } from './world.js';
+import { writeFileAtomicMkdir } from './fileIo.js';
 import { objectName } from './vocabulary.js';
 
 /** Options of `drawContactSheet`. */
@@ -104,6 +104,6 @@ export async function drawContactSheet(world: LoadedWorld, out: string, opts: Sh
     .composite([...tiles, { input: svg, left: 0, top: 0 }])
     .png()
     .toBuffer();
-  writeFileAtomic(out, png);
+  writeFileAtomicMkdir(out, png);
   return { images: images.length, width, height };
 }
