@@ -251,6 +251,7 @@ const BINARY_CASES: readonly { name: string; shape: number[]; a: ViewSpec; b: Vi
   { name: 'padded rows, broadcast middle', shape: [4, 9, 33], a: { pad: 2 }, b: { broadcast: [1], pad: 1 } },
   { name: 'outer product', shape: [129, 131], a: { broadcast: [1] }, b: { broadcast: [0] } },
   { name: 'empty', shape: [0, 5], a: {}, b: {} },
+  { name: 'scalar (0-d)', shape: [], a: {}, b: {} },
 ];
 
 /** Inputs with repeated values (so eq fires) and occasional NaN. */
@@ -322,6 +323,7 @@ const REDUCE_SHAPES: readonly [number, number, number][] = [
   [3, 5, 17],
   [4, 33, 257],
   [2, 0, 3],
+  [3, 0, 1],
 ];
 
 /** Sums are judged against the float64 oracle relative to sum |x| (the scale of rounding error). */
@@ -403,6 +405,7 @@ test('native argmax matches reference exactly (ties, NaN, inner > 1)', { skip },
       assert.deepEqual(v, rr, `argmax ${outer},${r},${inner} nan ${nanEvery}`);
     }
   }
+  assert.throws(() => nat!.argmax(1, 0, 1, 0, 0), /argmax: the reduced axis is empty \(r = 0\)/);
 });
 
 test('native topk matches reference exactly (ties, NaN, k = 1..cols)', { skip }, () => {
