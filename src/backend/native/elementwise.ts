@@ -33,31 +33,45 @@ const BINARY_CODE = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5, eq: 6, lt:
 /** Matches `enum ReduceCode` in native/reduce.cpp. */
 const REDUCE_CODE = { sum: 0, max: 1, min: 2, sumsq: 3 } as const satisfies { readonly [O in ReduceOp]: number };
 
+/** The addon export of that name, looked up once so each kernel call is a direct call. */
+function exported(addon: NativeAddon, name: string): NativeAddon[string] & {} {
+  const fn = addon[name];
+  if (!fn) throw new Error(`native addon has no '${name}' export: rebuild it (npm run install)`);
+  return fn;
+}
+
 export function nativeElementwise(addon: NativeAddon): ElementwiseKernels {
-  const call = (name: string, ...args: unknown[]): unknown => {
-    const fn = addon[name];
-    if (!fn) throw new Error(`native addon has no '${name}' export: rebuild it (npm run install)`);
-    return fn(...args);
-  };
+  const copy = exported(addon, 'copy');
+  const cast = exported(addon, 'cast');
+  const fill = exported(addon, 'fill');
+  const unary = exported(addon, 'unary');
+  const unaryBackward = exported(addon, 'unaryBackward');
+  const binary = exported(addon, 'binary');
+  const where = exported(addon, 'where');
+  const reduce = exported(addon, 'reduce');
+  const argmax = exported(addon, 'argmax');
+  const topk = exported(addon, 'topk');
+  const embedding = exported(addon, 'embedding');
+  const embeddingBackward = exported(addon, 'embeddingBackward');
+  const adamw = exported(addon, 'adamw');
   return {
-    copy: (dtype, shape, src, dst) => call('copy', DTYPE_CODE[dtype], shape, src.ptr, src.strides, dst.ptr, dst.strides),
-    cast: (n, src, srcDtype, dst, dstDtype) => call('cast', n, src, DTYPE_CODE[srcDtype], dst, DTYPE_CODE[dstDtype]),
-    fill: (dtype, n, dst, value) => call('fill', DTYPE_CODE[dtype], n, dst, value),
-    unary: (op, n, x, y, alpha, beta) => call('unary', UNARY_CODE[op], n, x, y, alpha, beta),
-    unaryBackward: (op, n, x, dy, dx, alpha, beta) => call('unaryBackward', UNARY_CODE[op], n, x, dy, dx, alpha, beta),
-    binary: (op, shape, a, b, out) => call('binary', BINARY_CODE[op], shape, a.ptr, a.strides, b.ptr, b.strides, out),
-    where: (shape, cond, a, b, out) =>
-      call('where', shape, cond.ptr, cond.strides, a.ptr, a.strides, b.ptr, b.strides, out),
-    reduce: (op, outer, r, inner, x, out) => call('reduce', REDUCE_CODE[op], outer, r, inner, x, out),
-    argmax: (outer, r, inner, x, out) => call('argmax', outer, r, inner, x, out),
+    copy: (dtype, shape, src, dst) => copy(DTYPE_CODE[dtype], shape, src.ptr, src.strides, dst.ptr, dst.strides),
+    cast: (n, src, srcDtype, dst, dstDtype) => cast(n, src, DTYPE_CODE[srcDtype], dst, DTYPE_CODE[dstDtype]),
+    fill: (dtype, n, dst, value) => fill(DTYPE_CODE[dtype], n, dst, value),
+    unary: (op, n, x, y, alpha, beta) => unary(UNARY_CODE[op], n, x, y, alpha, beta),
+    unaryBackward: (op, n, x, dy, dx, alpha, beta) => unaryBackward(UNARY_CODE[op], n, x, dy, dx, alpha, beta),
+    binary: (op, shape, a, b, out) => binary(BINARY_CODE[op], shape, a.ptr, a.strides, b.ptr, b.strides, out),
+    where: (shape, cond, a, b, out) => where(shape, cond.ptr, cond.strides, a.ptr, a.strides, b.ptr, b.strides, out),
+    reduce: (op, outer, r, inner, x, out) => reduce(REDUCE_CODE[op], outer, r, inner, x, out),
+    argmax: (outer, r, inner, x, out) => argmax(outer, r, inner, x, out),
     topk: (rows, cols, k, x, values, indices) => {
       if (!Number.isInteger(k)) throw new Error(`topk: k = ${k} must be an integer in [0, cols = ${cols}]`);
-      call('topk', rows, cols, k, x, values, indices);
+      topk(rows, cols, k, x, values, indices);
     },
     embedding: (n, dim, vocab, weight, weightDtype, ids, out) =>
-      call('embedding', n, dim, vocab, weight, DTYPE_CODE[weightDtype], ids, out),
-    embeddingBackward: (n, dim, ids, dy, dweight) => call('embeddingBackward', n, dim, ids, dy, dweight),
+      embedding(n, dim, vocab, weight, DTYPE_CODE[weightDtype], ids, out),
+    embeddingBackward: (n, dim, ids, dy, dweight) => embeddingBackward(n, dim, ids, dy, dweight),
     adamw: (n, p, g, m, v, o) =>
-      call('adamw', n, p, g, m, v, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.biasCorrection1, o.biasCorrection2),
+      adamw(n, p, g, m, v, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.biasCorrection1, o.biasCorrection2),
   };
 }
