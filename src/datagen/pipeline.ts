@@ -169,15 +169,20 @@ export async function generate(opts: GenerateOptions): Promise<RunStats> {
   const limit = pLimit(Math.max(1, opts.concurrency));
   // A fatal failure (wrong key, URL or model) stops new requests; in-flight ones finish.
   let fatal: unknown;
-  const runItem = async (item: WorkItem): Promise<void> => {
-    if (fatal !== undefined) return;
-    let outcome: ItemOutcome;
+  // The limit bounds requests in flight only: a finished reply frees its slot at once and
+  // waits for its (batched) fsync outside, so disk latency does not throttle the teacher.
+  const request = async (item: WorkItem): Promise<ItemOutcome | undefined> => {
+    if (fatal !== undefined) return undefined;
     try {
-      outcome = await processItem(item, opts, counters);
+      return await processItem(item, opts, counters);
     } catch (err) {
       fatal ??= err;
-      return;
+      return undefined;
     }
+  };
+  const runItem = async (item: WorkItem): Promise<void> => {
+    const outcome = await limit(() => request(item));
+    if (!outcome) return;
     usage.promptTokens += outcome.record.usage.promptTokens;
     usage.completionTokens += outcome.record.usage.completionTokens;
     await (outcome.ok ? generatedOut : rejectsOut).append(outcome.record);
@@ -185,7 +190,7 @@ export async function generate(opts: GenerateOptions): Promise<RunStats> {
     opts.progress?.update(resumedFrom + counters.completed, usage);
   };
   try {
-    await Promise.all(todo.map((item) => limit(() => runItem(item))));
+    await Promise.all(todo.map(runItem));
   } finally {
     limit.clearQueue();
     opts.progress?.stop();
