@@ -623,8 +623,58 @@ inline void binary_run(const float* a, int64_t sa, const float* b, int64_t sb, f
   }
 }
 
+// True when operand k reads the last two dims transposed (unit stride on the one before last).
+template <int K>
+bool transposed_last_two(const Collapsed<K>& c, int k) {
+  const int nd = c.ndim();
+  return nd >= 2 && c.strides[k][nd - 2] == 1 && c.strides[k][nd - 1] != 1 && c.strides[k][nd - 1] != 0;
+}
+
+// A binary op with a transposed operand (x.T + y): walked in kTile x kTile tiles, each
+// transposed operand staged into a contiguous tile first, so no run strides through memory.
+template <int Op>
+void binary_tiled(const Collapsed<2>& c, const float* a, const float* b, float* out) {
+  const int nd = c.ndim();
+  const int64_t rows = c.shape[nd - 2], cols = c.shape[nd - 1];
+  const int64_t row_tiles = (rows + kTile - 1) / kTile, col_tiles = (cols + kTile - 1) / kTile;
+  const int64_t tiles = c.count / (rows * cols) * row_tiles * col_tiles;
+  const bool stage[2] = {transposed_last_two(c, 0), transposed_last_two(c, 1)};
+  const float* const base[2] = {a, b};
+  parallel_for(tiles, std::max<int64_t>(1, kGrain / (kTile * kTile)), [&](int64_t begin, int64_t end, int) {
+    float staged[2][kTile * kTile];
+    for (int64_t t = begin; t < end; t++) {
+      const int64_t batch = t / (row_tiles * col_tiles);
+      const int64_t r0 = (t / col_tiles % row_tiles) * kTile, c0 = t % col_tiles * kTile;
+      const int64_t nr = std::min(kTile, rows - r0), nc = std::min(kTile, cols - c0);
+      const float* tile[2];
+      int64_t row_stride[2], col_stride[2];
+      for (int k = 0; k < 2; k++) {
+        int64_t off = 0;
+        for (int64_t d = nd - 3, bi = batch; d >= 0; d--) {  // batch index -> offset over the leading dims
+          off += bi % c.shape[d] * c.strides[k][d];
+          bi /= c.shape[d];
+        }
+        row_stride[k] = c.strides[k][nd - 2];
+        col_stride[k] = c.strides[k][nd - 1];
+        tile[k] = base[k] + off + r0 * row_stride[k] + c0 * col_stride[k];
+        if (stage[k]) {  // staged[r * kTile + q] = tile[r + q * col_stride]
+          transpose_tile_any<float>(tile[k], col_stride[k], staged[k], kTile, nr, nc);
+          tile[k] = staged[k];
+          row_stride[k] = kTile;
+          col_stride[k] = 1;
+        }
+      }
+      float* o = out + batch * rows * cols + r0 * cols + c0;
+      for (int64_t r = 0; r < nr; r++)
+        binary_run<Op>(tile[0] + r * row_stride[0], col_stride[0], tile[1] + r * row_stride[1], col_stride[1],
+                       o + r * cols, nc);
+    }
+  });
+}
+
 template <int Op>
 void binary_typed(const Collapsed<2>& c, const float* a, const float* b, float* out) {
+  if (transposed_last_two(c, 0) || transposed_last_two(c, 1)) return binary_tiled<Op>(c, a, b, out);
   const int64_t sa = c.inner_stride(0), sb = c.inner_stride(1);
   parallel_for(c.count, kGrain, [&](int64_t begin, int64_t end, int) {
     for_each_run<2>(c, begin, end, [&](const int64_t* off, int64_t pos, int64_t len) {

@@ -247,6 +247,8 @@ const BINARY_CASES: readonly { name: string; shape: number[]; a: ViewSpec; b: Vi
   { name: 'scalar a', shape: [7, 1003], a: { broadcast: [0, 1] }, b: {} },
   { name: 'column broadcast', shape: [257, 65], a: {}, b: { broadcast: [1] } },
   { name: 'transposed a', shape: [45, 67], a: { perm: [1, 0] }, b: {} },
+  { name: 'transposed a, bias row b', shape: [256, 300], a: { perm: [1, 0] }, b: { broadcast: [0] } },
+  { name: 'transposed b, batched', shape: [3, 40, 33], a: { pad: 1 }, b: { perm: [0, 2, 1] } },
   { name: 'both permuted 3-d', shape: [3, 17, 5], a: { perm: [2, 0, 1] }, b: { perm: [1, 2, 0] } },
   { name: 'padded rows, broadcast middle', shape: [4, 9, 33], a: { pad: 2 }, b: { broadcast: [1], pad: 1 } },
   { name: 'outer product', shape: [129, 131], a: { broadcast: [1] }, b: { broadcast: [0] } },
