@@ -445,11 +445,15 @@ for (const dtype of FLOAT_DTYPES) {
   });
 }
 
-test('native embedding names an out-of-range id and the vocab size', { skip }, () => {
-  const w = upload(nat!, new Float32Array(8));
-  for (const bad of [4, -1]) {
-    const ids = upload(nat!, new Int32Array([0, 1, bad]));
-    assert.throws(() => nat!.embedding(3, 2, 4, w, 'f32', ids, nat!.alloc(24)), new RegExp(`id ${bad} at position 2 is out of range for vocab size 4`));
+test('native and reference embedding name an out-of-range id and the vocab size, writing nothing', { skip }, () => {
+  for (const b of [ref, nat!]) {
+    const w = upload(b, new Float32Array(8).fill(1));
+    for (const bad of [4, -1]) {
+      const ids = upload(b, new Int32Array([0, 1, bad]));
+      const out = upload(b, new Float32Array(6).fill(7));
+      assert.throws(() => b.embedding(3, 2, 4, w, 'f32', ids, out), new RegExp(`id ${bad} at position 2 is out of range for vocab size 4`), b.name);
+      assert.deepEqual([...downloadF32(b, out, 6)], [7, 7, 7, 7, 7, 7], `${b.name}: out untouched`);
+    }
   }
 });
 

@@ -162,20 +162,21 @@ function embedding(mem: RefMemory, n: number, dim: number, vocab: number, weight
   const idv = mem.i32(ids, n);
   const os = mem.f32(out, n * dim); // (n, dim)
   const rowBytes = dim * (weightDtype === 'f32' ? 4 : 2);
-  for (let t = 0; t < n; t++) {
-    const id = idv[t]!;
+  // Every id is checked before anything is written, as the native kernel does.
+  idv.forEach((id, t) => {
     if (id < 0 || id >= vocab) throw new Error(`embedding: id ${id} at position ${t} is out of range for vocab size ${vocab}`);
-    os.set(readValues(mem, weightDtype, weight + id * rowBytes, dim), t * dim);
-  }
+  });
+  for (let t = 0; t < n; t++) os.set(readValues(mem, weightDtype, weight + idv[t]! * rowBytes, dim), t * dim);
 }
 
 function embeddingBackward(mem: RefMemory, n: number, dim: number, ids: Ptr, dy: Ptr, dweight: Ptr): void {
   const idv = mem.i32(ids, n);
   const dys = mem.f32(dy, n * dim); // (n, dim)
-  for (let t = 0; t < n; t++) {
-    const id = idv[t]!;
+  idv.forEach((id, t) => {
     if (id < 0) throw new Error(`embeddingBackward: id ${id} at position ${t} is negative`);
-    const row = mem.f32(dweight + id * dim * 4, dim);
+  });
+  for (let t = 0; t < n; t++) {
+    const row = mem.f32(dweight + idv[t]! * dim * 4, dim);
     for (let c = 0; c < dim; c++) row[c] = row[c]! + dys[t * dim + c]!;
   }
 }
