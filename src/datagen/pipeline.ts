@@ -237,6 +237,11 @@ async function processItem(item: WorkItem, opts: GenerateOptions, counters: { se
     return { ok: false, record: { ...base, code, reason, usage: { promptTokens: 0, completionTokens: 0 }, attempts: outcome.attempts } };
   }
   const reply = outcome.value;
+  if (reply.finishReason === 'length' || reply.finishReason === 'content_filter') {
+    const [code, reason]: [RejectCode, string] =
+      reply.finishReason === 'length' ? ['malformed', 'reply cut off by the token limit (finish_reason "length")'] : ['refused', 'reply withheld by the content filter'];
+    return { ok: false, record: { ...base, code, reason, reply: reply.text, usage: reply.usage, attempts: outcome.attempts } };
+  }
   const parsed = parseReply(type, reply.text, instruction);
   if (!parsed.ok) {
     return { ok: false, record: { ...base, code: 'malformed', reason: parsed.reason, reply: reply.text, usage: reply.usage, attempts: outcome.attempts } };

@@ -50,6 +50,8 @@ export interface TeacherRequest {
 export interface TeacherReply {
   readonly text: string;
   readonly usage: Usage;
+  /** Why generation stopped, when the teacher says: "length" (cut off) and "content_filter" are rejected. */
+  readonly finishReason?: string;
 }
 
 /** Anything that writes instruction data from a chat: an LLM endpoint, rules, a test fake. */

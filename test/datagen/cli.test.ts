@@ -106,8 +106,9 @@ test('symbolic teacher over the 80 LLaVA reference images exports valid LLaVA JS
     return;
   }
   const dir = tempDir();
-  const gen = await runCli(['data', 'generate', '--input', REFERENCE, '--format', 'caps-boxes', '--teacher', 'symbolic', '--out', join(dir, 'run'), '--json']).done;
+  const gen = await runCli(['data', 'generate', '--input', REFERENCE, '--format', 'caps-boxes', '--teacher', 'symbolic', '--out', join(dir, 'run'), '--json', '--progress']).done;
   assert.equal(gen.code, 0, gen.stderr);
+  assert.match(gen.stderr, /generate .*240\/240/, 'forced progress bar drawn on a non-TTY stderr');
   const stats = JSON.parse(gen.stdout) as { items: number; generated: number; rejected: number };
   assert.deepEqual([stats.items, stats.generated, stats.rejected], [240, 240, 0]);
   const exp = await runCli(['data', 'export', '--in', join(dir, 'run'), '--out', join(dir, 'llava.json')]).done;

@@ -16,7 +16,7 @@ export interface FakeRequest {
 
 /** What the server does with one request. */
 export type FakeAction =
-  | { readonly kind: 'reply'; readonly content: string; readonly delayMs?: number }
+  | { readonly kind: 'reply'; readonly content: string; readonly delayMs?: number; readonly finishReason?: string }
   | { readonly kind: 'status'; readonly status: number; readonly retryAfter?: string }
   | { readonly kind: 'hang'; readonly ms: number }
   | { readonly kind: 'garbage' };
@@ -71,7 +71,7 @@ export async function startFakeServer(behaviour: FakeBehaviour): Promise<FakeSer
       case 'reply':
         if (action.delayMs) await new Promise((r) => setTimeout(r, action.delayMs));
         if (res.destroyed) return;
-        res.writeHead(200, { 'content-type': 'application/json' }).end(completion(parsed.model, action.content));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(completion(parsed.model, action.content, action.finishReason));
         return;
       case 'status': {
         const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -104,13 +104,13 @@ export async function startFakeServer(behaviour: FakeBehaviour): Promise<FakeSer
   };
 }
 
-function completion(model: string, content: string): string {
+function completion(model: string, content: string, finishReason = 'stop'): string {
   return JSON.stringify({
     id: 'chatcmpl-fake',
     object: 'chat.completion',
     created: 0,
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finishReason }],
     usage: { prompt_tokens: 100, completion_tokens: 20, total_tokens: 120 },
   });
 }

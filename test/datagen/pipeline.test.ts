@@ -24,8 +24,8 @@ const prompts = loadPrompts();
 const retry = { maxAttempts: 6, baseDelayMs: 10, maxDelayMs: 2000 };
 const TIMEOUT_MS = 1000;
 
-type Fault = 'rate-limit' | 'server-twice' | 'slow' | 'malformed' | 'empty' | 'always-500' | 'garbage' | 'none';
-const FAULTS: readonly Fault[] = ['rate-limit', 'server-twice', 'slow', 'malformed', 'empty', 'always-500', 'garbage', 'none'];
+type Fault = 'rate-limit' | 'server-twice' | 'slow' | 'malformed' | 'empty' | 'always-500' | 'garbage' | 'truncated' | 'none';
+const FAULTS: readonly Fault[] = ['rate-limit', 'server-twice', 'slow', 'malformed', 'empty', 'always-500', 'garbage', 'truncated', 'none'];
 
 /** The fault an item gets, from its query context alone (the same on every attempt). */
 function faultOf(req: FakeRequest): Fault {
@@ -50,6 +50,8 @@ function faulty(req: FakeRequest): FakeAction {
       return { kind: 'status', status: 503 };
     case 'garbage':
       return req.attempt === 1 ? { kind: 'garbage' } : ok;
+    case 'truncated':
+      return { kind: 'reply', content: 'Question:\nWhat is', finishReason: 'length' };
     case 'none':
       return ok;
   }
@@ -98,6 +100,7 @@ test('with injected faults every item ends exactly once, in the output or the re
       const f = faultByKey.get(r.key);
       if (f === 'malformed') assert.equal(r.code, 'malformed'), assert.match(r.reason, /starts with neither|in Question\/Answer form/);
       else if (f === 'empty') assert.equal(r.code, 'malformed'), assert.match(r.reason, /empty reply/);
+      else if (f === 'truncated') assert.equal(r.code, 'malformed'), assert.match(r.reason, /cut off by the token limit/);
       else if (f === 'always-500') assert.equal(r.code, 'gave-up'), assert.match(r.reason, /gave up after 6 attempts: (HTTP 503|no reply within)/);
       else {
         const rec = records.find((x) => x.id === r.id)!;

@@ -49,7 +49,11 @@ function replyOf(completion: OpenAI.Chat.Completions.ChatCompletion): TeacherRep
   const choice = completion?.choices?.[0];
   const text = typeof choice?.message?.content === 'string' ? choice.message.content : '';
   const usage = completion?.usage;
-  return { text, usage: { promptTokens: usage?.prompt_tokens ?? 0, completionTokens: usage?.completion_tokens ?? 0 } };
+  return {
+    text,
+    usage: { promptTokens: usage?.prompt_tokens ?? 0, completionTokens: usage?.completion_tokens ?? 0 },
+    ...(typeof choice?.finish_reason === 'string' ? { finishReason: choice.finish_reason } : {}),
+  };
 }
 
 /** Maps the client's errors onto the pipeline's failure kinds. */
