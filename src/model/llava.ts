@@ -154,7 +154,7 @@ export class LlavaModel extends Module {
         for (let k = 0; k < features.dim(1); k++) outLabels.push(IGNORE_INDEX);
         return select(features, 0, index);
       });
-      return pieces.length === 1 ? pieces[0]!.view(pieces[0]!.shape, pieces[0]!.strides) : concat(pieces, 0);
+      return pieces.length === 1 ? pieces[0]! : concat(pieces, 0);
     });
     return { embeds, labels: labels ? outLabels : undefined, images };
   }
