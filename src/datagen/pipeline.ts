@@ -167,7 +167,7 @@ export async function generate(opts: GenerateOptions): Promise<RunStats> {
   const resumedFrom = items.length - todo.length;
   opts.progress?.start(items.length, resumedFrom);
   const limit = pLimit(Math.max(1, opts.concurrency));
-  // A fatal failure (wrong key, URL or model) stops new requests; in-flight ones finish.
+  // A fatal failure (wrong key, URL or model; a failed write) stops new requests; in-flight ones finish.
   let fatal: unknown;
   // The limit bounds requests in flight only: a finished reply frees its slot at once and
   // waits for its (batched) fsync outside, so disk latency does not throttle the teacher.
@@ -185,7 +185,12 @@ export async function generate(opts: GenerateOptions): Promise<RunStats> {
     if (!outcome) return;
     usage.promptTokens += outcome.record.usage.promptTokens;
     usage.completionTokens += outcome.record.usage.completionTokens;
-    await (outcome.ok ? generatedOut : rejectsOut).append(outcome.record);
+    try {
+      await (outcome.ok ? generatedOut : rejectsOut).append(outcome.record);
+    } catch (err) {
+      fatal ??= err; // a failed write (disk full) stops the run like a fatal teacher error
+      return;
+    }
     counters.completed++;
     opts.progress?.update(resumedFrom + counters.completed, usage);
   };

@@ -67,7 +67,8 @@ interface Pending {
  */
 export class JsonlAppender {
   private pending: Pending[] = [];
-  private flushing = false;
+  /** The running write+fsync loop, if any. */
+  private flushing: Promise<void> | undefined;
   private closed = false;
 
   private constructor(
@@ -89,12 +90,11 @@ export class JsonlAppender {
     const line = JSON.stringify(record) + '\n';
     return new Promise((resolve, reject) => {
       this.pending.push({ line, resolve, reject });
-      if (!this.flushing) void this.flush();
+      if (!this.flushing) this.flushing = this.flush();
     });
   }
 
   private async flush(): Promise<void> {
-    this.flushing = true;
     while (this.pending.length > 0) {
       const batch = this.pending;
       this.pending = [];
@@ -107,13 +107,14 @@ export class JsonlAppender {
         for (const p of batch) p.reject(e);
       }
     }
-    this.flushing = false;
+    // Cleared in the same tick as the last emptiness check, so no append can slip between.
+    this.flushing = undefined;
   }
 
   /** Waits for queued records, then closes the file. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.flushing || this.pending.length > 0) await new Promise((r) => setImmediate(r));
+    await this.flushing;
     await this.handle.close();
   }
 }

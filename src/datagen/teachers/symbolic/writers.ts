@@ -73,7 +73,9 @@ export function writeDetail(scene: Scene, rng: Rng): string {
   if (scene.captions.length > 0) sentences.push(asSentence(pick(rng, scene.captions)));
   const total = scene.objects.length;
   if (total === 0) return sentences.join(' ') || 'The image shows a scene without distinct objects.';
-  sentences.push(total === 1 ? `There is a single object in view: ${inventory(scene)}.` : `Altogether there are ${numberWord(total)} objects: ${inventory(scene)}.`);
+  if (total === 1) sentences.push(`There is a single object in view: ${inventory(scene)}.`);
+  else if (scene.byName.size === 1) sentences.push(`There are ${inventory(scene)} in view.`);
+  else sentences.push(`Altogether there are ${numberWord(total)} objects: ${inventory(scene)}.`);
   for (const [name, list] of scene.byName) {
     if (list.length === 1) sentences.push(`The ${name} is ${placeOf(list[0]!)}.`);
     else sentences.push(`The ${pluralize(name)} are ${joinList(unique(list.map(placeOf)))}.`);
