@@ -1,15 +1,15 @@
 // `llava data generate|export|pretrain-pairs`: instruction data from captions and boxes with
 // any OpenAI-compatible teacher or the offline symbolic one; LLaVA JSON export; stage-1 pairs.
+// The heavy packages (openai ~0.6 s, compromise ~1 s to load) are imported only by the
+// commands that use them, so other `llava` commands do not pay for them at start-up.
 import type { Command } from 'commander';
 import { exportRun } from '../datagen/export.js';
 import { INPUT_FORMATS, WORLD_SPLITS, readImageRecords, type InputFormat, type WorldSplit } from '../datagen/inputs.js';
 import { generate, type RunStats } from '../datagen/pipeline.js';
-import { LLAVA_NOUN_PHRASE_FILTER, pretrainPairs } from '../datagen/pretrain.js';
-import { progressBar } from '../datagen/progress.js';
+import type { ProgressSink } from '../datagen/pipeline.js';
 import { defaultPromptsDir, loadPrompts } from '../datagen/prompts.js';
 import { DEFAULT_RETRY } from '../datagen/retry.js';
 import { writeFileAtomic } from '../datagen/store.js';
-import { openAITeacher } from '../datagen/teachers/openai.js';
 import { knowledgeFromRecords, symbolicTeacher } from '../datagen/teachers/symbolic/index.js';
 import { RESPONSE_TYPES, type ImageRecord, type ResponseType, type Teacher } from '../datagen/types.js';
 import type { PromptSet } from '../datagen/prompts.js';
@@ -89,7 +89,8 @@ export function register(program: Command): void {
     .action(async (opts: GenerateOpts) => {
       const records = readInput(opts);
       const prompts = loadPrompts(opts.prompts ?? defaultPromptsDir());
-      const teacher = makeTeacher(opts, prompts, records);
+      const teacher = await makeTeacher(opts, prompts, records);
+      const progress = opts.progress === false ? undefined : (await import('../datagen/progress.js')).progressBar(opts.progress === true);
       const stats = await generate({
         records,
         types: parseTypes(opts.types),
@@ -104,7 +105,7 @@ export function register(program: Command): void {
         ...(opts.priceIn !== undefined || opts.priceOut !== undefined
           ? { prices: { inputPerMillion: num(opts.priceIn ?? '0', '--price-in'), outputPerMillion: num(opts.priceOut ?? '0', '--price-out') } }
           : {}),
-        ...(opts.progress === false ? {} : withProgress(progressBar(opts.progress === true))),
+        ...withProgress(progress),
         inputInfo: { files: opts.input, format: opts.format, split: opts.format === 'world' ? opts.split : undefined, limit: opts.limit ?? null },
         ...(opts.verbose ? { onRetry: (key: string, reason: string, ms: number) => process.stderr.write(`retry ${key} in ${Math.round(ms)} ms: ${reason}\n`) } : {}),
       });
@@ -125,7 +126,8 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'output .json')
     .option('--seed <n>', 'seed of caption and instruction choices', String(DEFAULTS.seed))
     .option('--filter-noun-phrases', 'apply the noun-phrase frequency filter (min 3 captions, max 100 per phrase)')
-    .action((opts: InputOpts & { out: string; seed: string; filterNounPhrases?: boolean }) => {
+    .action(async (opts: InputOpts & { out: string; seed: string; filterNounPhrases?: boolean }) => {
+      const { LLAVA_NOUN_PHRASE_FILTER, pretrainPairs } = await import('../datagen/pretrain.js');
       const records = readInput(opts);
       const prompts = loadPrompts(opts.prompts ?? defaultPromptsDir());
       const result = pretrainPairs(records, prompts, int(opts.seed, '--seed', 0), opts.filterNounPhrases ? LLAVA_NOUN_PHRASE_FILTER : undefined);
@@ -134,7 +136,7 @@ export function register(program: Command): void {
     });
 }
 
-function withProgress(sink: ReturnType<typeof progressBar>): { progress?: NonNullable<ReturnType<typeof progressBar>> } {
+function withProgress(sink: ProgressSink | undefined): { progress?: ProgressSink } {
   return sink ? { progress: sink } : {};
 }
 
@@ -152,7 +154,7 @@ function parseTypes(list: string): ResponseType[] {
   return types as ResponseType[];
 }
 
-function makeTeacher(opts: GenerateOpts, prompts: PromptSet, records: readonly ImageRecord[]): Teacher {
+async function makeTeacher(opts: GenerateOpts, prompts: PromptSet, records: readonly ImageRecord[]): Promise<Teacher> {
   if (!(TEACHERS as readonly string[]).includes(opts.teacher)) throw new Error(`--teacher must be one of ${TEACHERS.join(', ')}, got "${opts.teacher}"`);
   const kind = opts.teacher as TeacherKind;
   switch (kind) {
@@ -161,6 +163,7 @@ function makeTeacher(opts: GenerateOpts, prompts: PromptSet, records: readonly I
     case 'openai': {
       const model = opts.model ?? process.env.OPENAI_MODEL;
       if (!model) throw new Error('--teacher openai needs --model (or OPENAI_MODEL)');
+      const { openAITeacher } = await import('../datagen/teachers/openai.js');
       return openAITeacher({
         baseURL: opts.baseUrl ?? process.env.OPENAI_BASE_URL ?? DEFAULTS.baseUrl,
         model,
