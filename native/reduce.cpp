@@ -48,6 +48,11 @@ inline float reduce_merge(float a, float b) {
 // accumulators (lane l takes elements l, l + kLanes, ...), the tail, then lanes in order.
 template <int Op>
 float reduce_block(const float* x, int64_t n) {
+  if (n < kLanes) {  // short rows (e.g. r = 3): the lanes would only add init/merge work
+    float acc = reduce_init<Op>();
+    for (int64_t j = 0; j < n; j++) acc = reduce_step<Op>(acc, x[j]);
+    return acc;
+  }
   float lanes[kLanes];
   for (int l = 0; l < kLanes; l++) lanes[l] = reduce_init<Op>();
   int64_t j = 0;
