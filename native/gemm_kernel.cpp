@@ -359,21 +359,21 @@ void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
     for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
 }
 
-// How the compute of one packed B block is cut into work items: row blocks of
-// mc_step rows times n_parts runs of panels. Fixed by the shape and thread count.
+// How the compute of one packed B block is cut into work items: m_blocks row blocks
+// (whole micro-tiles, spread evenly) times n_parts runs of panels. Fixed by the shape and
+// thread count; the arithmetic per C element does not depend on it.
 struct Split {
-  int64_t mc_step, m_blocks, n_parts;
+  int64_t tiles, m_blocks, n_parts;
+  int64_t row_begin(int64_t blk) const { return tiles * blk / m_blocks * MR; }
+  int64_t max_rows() const { return (tiles + m_blocks - 1) / m_blocks * MR; }
 };
 
 Split plan_split(int64_t m, int64_t panels, int threads) {
   int64_t tiles = (m + MR - 1) / MR;
-  // Enough row blocks to keep every thread busy, each at most MC rows, evenly sized.
+  // Enough row blocks to keep every thread busy, a multiple of the thread count, each about MC rows at most.
   int64_t want = std::max<int64_t>(threads, (m + MC - 1) / MC);
   want = (want + threads - 1) / threads * threads;
-  int64_t blocks = std::min(want, tiles);
-  int64_t tiles_per_block = (tiles + blocks - 1) / blocks;
-  Split s{tiles_per_block * MR, 0, 1};
-  s.m_blocks = (m + s.mc_step - 1) / s.mc_step;
+  Split s{tiles, std::min(want, tiles), 1};
   if (s.m_blocks < threads) s.n_parts = std::min<int64_t>(panels, (threads + s.m_blocks - 1) / s.m_blocks);
   return s;
 }
@@ -395,11 +395,11 @@ void gemm_blocked(bool threaded, bool transA, bool transB, int64_t m, int64_t n,
         pack_b_panels(bdtype, transB, b, ldb, jc, nc, pc, kc, q0, q1, bpack);
       };
       auto work = [&](int64_t w0, int64_t w1, int) {
-        float* apack = tl_pack_a.ensure(size_t(split.mc_step) * size_t(kc));
+        float* apack = tl_pack_a.ensure(size_t(split.max_rows()) * size_t(kc));
         int64_t packed_block = -1;
         for (int64_t w = w0; w < w1; w++) {
           int64_t blk = w / split.n_parts, part = w % split.n_parts;
-          int64_t i0 = blk * split.mc_step, mc = std::min(split.mc_step, m - i0);
+          int64_t i0 = split.row_begin(blk), mc = std::min(split.row_begin(blk + 1), m) - i0;
           if (blk != packed_block) {
             pack_a(transA, a, lda, i0, mc, pc, kc, apack);
             packed_block = blk;
