@@ -10,7 +10,9 @@ namespace llava {
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc);
 
-// Single-threaded built-in kernel: safe inside a parallel_for task.
+// Single-threaded built-in kernel: safe inside a parallel_for task. Bit-identical to the
+// built-in path of gemm() for the same arguments (thread splits never change the order of
+// the sums), so per-head and whole-batch results agree exactly.
 void gemm_serial(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                  int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc);
 
