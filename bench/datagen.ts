@@ -1,12 +1,12 @@
 // Throughput of `data generate` against a fake teacher in its own process that answers after
 // a fixed latency: completions/s at the given concurrency with durable output, CPU ms each.
-// Usage: node --import tsx bench/datagen.ts [--concurrency 64] [--latency-ms 200] [--items 1536]
+// Usage: node --import tsx bench/datagen.ts [--concurrency 64] [--latency-ms 200] [--items 3072]
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generate } from '../src/datagen/pipeline.js';
+import { generate, type ProgressSink } from '../src/datagen/pipeline.js';
 import { loadPrompts } from '../src/datagen/prompts.js';
 import { openAITeacher } from '../src/datagen/teachers/openai.js';
 import type { ImageRecord } from '../src/datagen/types.js';
@@ -15,6 +15,8 @@ import { tempDir } from '../test/datagen/fixtures.js';
 
 /** The acceptance bar: sustained rate >= this share of concurrency / latency. */
 const REQUIRED_SHARE = 0.8;
+/** Rounds of `concurrency` completions left out of the sustained rate (connection set-up, JIT). */
+const WARMUP_ROUNDS = 2;
 
 interface BenchArgs {
   readonly concurrency: number;
@@ -27,7 +29,7 @@ function parseArgs(argv: readonly string[]): BenchArgs & { serve: boolean } {
     const i = argv.indexOf(flag);
     return i >= 0 ? Number(argv[i + 1]) : fallback;
   };
-  return { serve: argv.includes('--serve'), concurrency: value('--concurrency', 64), latencyMs: value('--latency-ms', 200), items: value('--items', 1536) };
+  return { serve: argv.includes('--serve'), concurrency: value('--concurrency', 64), latencyMs: value('--latency-ms', 200), items: value('--items', 3072) };
 }
 
 /** Child mode: the fake teacher, printing its URL on the first line of stdout. */
@@ -68,6 +70,9 @@ async function main(): Promise<void> {
   try {
     const records = syntheticRecords(Math.ceil(args.items / 3));
     const prompts = loadPrompts();
+    // Completion times, for the sustained rate after warm-up (connections, JIT).
+    const doneAt: number[] = [];
+    const clock: ProgressSink = { start: () => {}, update: () => void doneAt.push(performance.now()), stop: () => {} };
     const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     const stats = await generate({
@@ -79,11 +84,14 @@ async function main(): Promise<void> {
       seed: 0,
       concurrency: args.concurrency,
       timeoutMs: 30_000,
+      progress: clock,
     });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = process.cpuUsage(cpu0);
     const completions = stats.generated + stats.rejected;
     const rate = completions / seconds;
+    const warm = Math.min(doneAt.length - 1, WARMUP_ROUNDS * args.concurrency);
+    const sustained = (doneAt.length - 1 - warm) / ((doneAt[doneAt.length - 1]! - doneAt[warm]!) / 1000);
     const target = (REQUIRED_SHARE * args.concurrency * 1000) / args.latencyMs;
     process.stdout.write(
       JSON.stringify({
@@ -95,11 +103,12 @@ async function main(): Promise<void> {
         rejected: stats.rejected,
         seconds: round(seconds),
         completionsPerS: round(rate),
+        sustainedPerS: round(sustained),
         idealPerS: round((args.concurrency * 1000) / args.latencyMs),
         requiredPerS: round(target),
         cpuMsPerCompletion: round((cpu.user + cpu.system) / 1000 / completions),
         durable: 'fsync per batch',
-        pass: rate >= target,
+        pass: sustained >= target,
       }) + '\n',
     );
   } finally {
