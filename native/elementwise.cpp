@@ -212,39 +212,60 @@ inline float binary_op(float a, float b) {
 // N-d iteration: dims collapsed, then walked as runs along the innermost dim
 // ---------------------------------------------------------------------------------------
 
+// Most dims a strided kernel takes (the TS wrapper checks this before calling).
+constexpr int kMaxDims = 16;
+
 // A shape with K strided operands, after dropping size-1 dims and merging adjacent dims
 // that are contiguous with each other in every operand. Never empty (a scalar is [1]).
+// Fixed arrays, not vectors: small ops are dominated by per-call overhead.
 template <int K>
 struct Collapsed {
-  std::vector<int64_t> shape;
-  std::vector<int64_t> strides[K];
+  int nd = 0;
+  int64_t shape[kMaxDims];
+  int64_t strides[K][kMaxDims];
   int64_t count = 1;
-  int ndim() const { return int(shape.size()); }
-  int64_t inner() const { return shape.back(); }
-  int64_t inner_stride(int k) const { return strides[k].back(); }
+  int ndim() const { return nd; }
+  int64_t inner() const { return shape[nd - 1]; }
+  int64_t inner_stride(int k) const { return strides[k][nd - 1]; }
 };
 
+// Decodes the packed layout the TS wrapper sends as one Float64Array,
+// [ndim, shape[ndim], strides of operand 0 [ndim], ..., strides of operand K-1 [ndim]],
+// and collapses it. Returns false (with a JS error) on a malformed layout.
 template <int K>
-Collapsed<K> collapse(const std::vector<int64_t>& shape, const std::vector<int64_t>* const (&strides)[K]) {
-  Collapsed<K> c;
-  for (size_t d = 0; d < shape.size(); d++) {
-    c.count *= shape[d];
-    if (shape[d] == 1) continue;
-    bool merge = !c.shape.empty();
-    for (int k = 0; k < K && merge; k++) merge = c.strides[k].back() == (*strides[k])[d] * shape[d];
-    if (merge) {
-      c.shape.back() *= shape[d];
-      for (int k = 0; k < K; k++) c.strides[k].back() = (*strides[k])[d];
-    } else {
-      c.shape.push_back(shape[d]);
-      for (int k = 0; k < K; k++) c.strides[k].push_back((*strides[k])[d]);
+bool read_layout(const Napi::CallbackInfo& info, size_t arg, const char* kernel, Collapsed<K>& c) {
+  const Napi::Float64Array packed = info[arg].As<Napi::Float64Array>();
+  const double* v = packed.Data();
+  const int64_t nd = packed.ElementLength() > 0 ? int64_t(v[0]) : -1;
+  if (nd < 0 || nd > kMaxDims || int64_t(packed.ElementLength()) < 1 + nd * (K + 1)) {
+    fail(info.Env(), (std::string(kernel) + ": malformed layout argument").c_str());
+    return false;
+  }
+  const double* shape = v + 1;
+  for (int64_t d = 0; d < nd; d++) {
+    const int64_t size = int64_t(shape[d]);
+    if (size < 0) {
+      fail(info.Env(), (std::string(kernel) + ": shape[" + std::to_string(d) + "] is negative").c_str());
+      return false;
     }
+    c.count *= size;
+    if (size == 1) continue;
+    bool merge = c.nd > 0;
+    for (int k = 0; k < K && merge; k++) merge = c.strides[k][c.nd - 1] == int64_t(shape[(k + 1) * nd + d]) * size;
+    if (merge) {
+      c.shape[c.nd - 1] *= size;
+    } else {
+      c.shape[c.nd] = size;
+      c.nd++;
+    }
+    for (int k = 0; k < K; k++) c.strides[k][c.nd - 1] = int64_t(shape[(k + 1) * nd + d]);
   }
-  if (c.shape.empty()) {
-    c.shape.push_back(1);
-    for (int k = 0; k < K; k++) c.strides[k].push_back(0);
+  if (c.nd == 0) {
+    c.shape[0] = 1;
+    for (int k = 0; k < K; k++) c.strides[k][0] = 0;
+    c.nd = 1;
   }
-  return c;
+  return true;
 }
 
 // Calls run(offsets, pos, len) for each run of consecutive flat indices [pos, pos + len)
@@ -254,7 +275,7 @@ template <int K, typename Run>
 void for_each_run(const Collapsed<K>& c, int64_t begin, int64_t end, Run&& run) {
   const int nd = c.ndim();
   const int64_t inner = c.inner();
-  std::vector<int64_t> idx(nd, 0);
+  int64_t idx[kMaxDims] = {};
   int64_t rest = begin / inner;
   int64_t j = begin % inner;
   for (int d = nd - 2; d >= 0; d--) {
@@ -277,29 +298,6 @@ void for_each_run(const Collapsed<K>& c, int64_t begin, int64_t end, Run&& run) 
       idx[d] = 0;
     }
   }
-}
-
-// Reads shape + one stride array per operand, checking that the lengths agree.
-bool read_layout(const Napi::CallbackInfo& info, const char* kernel, size_t shape_arg,
-                 std::initializer_list<std::pair<size_t, const char*>> stride_args, std::vector<int64_t>& shape,
-                 std::vector<std::vector<int64_t>>& strides) {
-  shape = ints(info, shape_arg);
-  for (size_t d = 0; d < shape.size(); d++) {
-    if (shape[d] < 0) {
-      fail(info.Env(), (std::string(kernel) + ": shape[" + std::to_string(d) + "] is negative").c_str());
-      return false;
-    }
-  }
-  for (auto [arg, name] : stride_args) {
-    strides.push_back(ints(info, arg));
-    if (strides.back().size() != shape.size()) {
-      fail(info.Env(), (std::string(kernel) + ": " + name + ".strides has " + std::to_string(strides.back().size()) +
-                        " entries for a " + std::to_string(shape.size()) + "-d shape")
-                           .c_str());
-      return false;
-    }
-  }
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -380,10 +378,7 @@ void copy_tiled(const Collapsed<2>& c, const T* src, T* dst) {
 }
 
 template <typename T>
-void copy_typed(const std::vector<int64_t>& shape, const T* src, const std::vector<int64_t>& ss, T* dst,
-                const std::vector<int64_t>& ds) {
-  const std::vector<int64_t>* const layout[2] = {&ss, &ds};
-  const Collapsed<2> c = collapse<2>(shape, layout);
+void copy_typed(const Collapsed<2>& c, const T* src, T* dst) {
   if (c.count == 0) return;
   const int nd = c.ndim();
   if (nd == 1 && c.inner_stride(0) == 1 && c.inner_stride(1) == 1) {
@@ -414,18 +409,17 @@ void copy_typed(const std::vector<int64_t>& shape, const T* src, const std::vect
   });
 }
 
-// copy(dtype, shape, srcPtr, srcStrides, dstPtr, dstStrides)
+// copy(dtype, layout [ndim, shape, srcStrides, dstStrides], srcPtr, dstPtr)
 Napi::Value Copy(const Napi::CallbackInfo& info) {
-  std::vector<int64_t> shape;
-  std::vector<std::vector<int64_t>> strides;
-  if (!read_layout(info, "copy", 1, {{3, "src"}, {5, "dst"}}, shape, strides)) return info.Env().Undefined();
+  Collapsed<2> c;
+  if (!read_layout<2>(info, 1, "copy", c)) return info.Env().Undefined();
   const DType dt = DType(i64(info, 0));
   if (dt != F32 && dt != BF16 && dt != F16 && dt != I32) {
     fail(info.Env(), "copy: unknown dtype code");
   } else if (dt == BF16 || dt == F16) {
-    copy_typed<uint16_t>(shape, ptr<uint16_t>(info, 2), strides[0], ptr<uint16_t>(info, 4), strides[1]);
+    copy_typed<uint16_t>(c, ptr<uint16_t>(info, 2), ptr<uint16_t>(info, 3));
   } else {
-    copy_typed<uint32_t>(shape, ptr<uint32_t>(info, 2), strides[0], ptr<uint32_t>(info, 4), strides[1]);
+    copy_typed<uint32_t>(c, ptr<uint32_t>(info, 2), ptr<uint32_t>(info, 3));
   }
   return info.Env().Undefined();
 }
@@ -683,16 +677,13 @@ void binary_typed(const Collapsed<2>& c, const float* a, const float* b, float* 
   });
 }
 
-// binary(op, shape, aPtr, aStrides, bPtr, bStrides, out)
+// binary(op, layout [ndim, shape, aStrides, bStrides], aPtr, bPtr, out)
 Napi::Value Binary(const Napi::CallbackInfo& info) {
-  std::vector<int64_t> shape;
-  std::vector<std::vector<int64_t>> strides;
-  if (!read_layout(info, "binary", 1, {{3, "a"}, {5, "b"}}, shape, strides)) return info.Env().Undefined();
-  const std::vector<int64_t>* const layout[2] = {&strides[0], &strides[1]};
-  const Collapsed<2> c = collapse<2>(shape, layout);
+  Collapsed<2> c;
+  if (!read_layout<2>(info, 1, "binary", c)) return info.Env().Undefined();
   const float* a = ptr<float>(info, 2);
-  const float* b = ptr<float>(info, 4);
-  float* out = ptr<float>(info, 6);
+  const float* b = ptr<float>(info, 3);
+  float* out = ptr<float>(info, 4);
   if (c.count == 0) return info.Env().Undefined();
   const bool ok = dispatch<0, B_COUNT>(int(i64(info, 0)), [&](auto op) { binary_typed<decltype(op)::value>(c, a, b, out); });
   if (!ok) fail(info.Env(), "binary: unknown op code");
@@ -743,19 +734,14 @@ WhereRun pick_where_run(int64_t sc, int64_t sa, int64_t sb) {
   }
 }
 
-// where(shape, condPtr, condStrides, aPtr, aStrides, bPtr, bStrides, out)
+// where(layout [ndim, shape, condStrides, aStrides, bStrides], condPtr, aPtr, bPtr, out)
 Napi::Value Where(const Napi::CallbackInfo& info) {
-  std::vector<int64_t> shape;
-  std::vector<std::vector<int64_t>> strides;
-  if (!read_layout(info, "where", 0, {{2, "cond"}, {4, "a"}, {6, "b"}}, shape, strides)) {
-    return info.Env().Undefined();
-  }
-  const std::vector<int64_t>* const layout[3] = {&strides[0], &strides[1], &strides[2]};
-  const Collapsed<3> c = collapse<3>(shape, layout);
+  Collapsed<3> c;
+  if (!read_layout<3>(info, 0, "where", c)) return info.Env().Undefined();
   const float* cond = ptr<float>(info, 1);
-  const float* a = ptr<float>(info, 3);
-  const float* b = ptr<float>(info, 5);
-  float* out = ptr<float>(info, 7);
+  const float* a = ptr<float>(info, 2);
+  const float* b = ptr<float>(info, 3);
+  float* out = ptr<float>(info, 4);
   if (c.count == 0) return info.Env().Undefined();
   const int64_t sc = c.inner_stride(0), sa = c.inner_stride(1), sb = c.inner_stride(2);
   const WhereRun run = pick_where_run(sc, sa, sb);
