@@ -56,6 +56,7 @@ interface GenerateOpts extends InputOpts {
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
+/** Adds `llava data` with its subcommands generate, export and pretrain-pairs. */
 export function register(program: Command): void {
   const data = program.command('data').description('instruction data: generate with a teacher, export LLaVA JSON, stage-1 caption pairs');
   const withInput = (cmd: Command): Command =>

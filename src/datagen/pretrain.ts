@@ -14,6 +14,7 @@ export interface NounPhraseFilter {
   readonly maxCaptionsPerPhrase: number;
 }
 
+/** LLaVA's CC3M -> 595K thresholds. */
 export const LLAVA_NOUN_PHRASE_FILTER: NounPhraseFilter = { minPhraseCount: 3, maxCaptionsPerPhrase: 100 };
 
 const LEADING_DETERMINERS = /^(?:(?:a|an|the|this|that|these|those|some|many|several|his|her|their|its|our|my|your|two|three|four|five|one)\s+)+/;

@@ -33,6 +33,7 @@ export interface RetryPolicy {
   readonly maxDelayMs: number;
 }
 
+/** Six attempts, 0.5 s doubling to at most 60 s between them. */
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 6, baseDelayMs: 500, maxDelayMs: 60_000 };
 
 /** Whether a failure kind is worth another attempt. */

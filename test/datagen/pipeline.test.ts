@@ -184,3 +184,19 @@ test('images without captions get only the box-based types, counted in the stats
   assert.equal(stats.generated, 2);
   assert.deepEqual(stats.skipped, { conversationWithoutCaptions: 1, imagesWithoutAnnotations: 1 });
 });
+
+test('a 400 for one request rejects that item once, without retries, as refused', async () => {
+  const server = await startFakeServer((req) => (req.messages[req.messages.length - 1]!.content.includes('number 1.') ? { kind: 'status', status: 400 } : { kind: 'reply', content: echoReply(req.messages) }));
+  try {
+    const dir = tempDir();
+    const records = readImageRecords({ format: 'caps-boxes', files: [writeCapsBoxes(dir, 3)] });
+    const stats = await generate({ records, types: ['conversation'], teacher: openAITeacher({ baseURL: server.url, model: 'fake' }), prompts, outDir: join(dir, 'r'), seed: 0, concurrency: 2, timeoutMs: 2000, retry });
+    assert.deepEqual([stats.generated, stats.rejected, stats.rejectsByCode.refused], [2, 1, 1]);
+    assert.equal(server.log.length, 3);
+    const [reject] = readJsonl<RejectRecord>(join(dir, 'r', RUN_FILES.rejects)).records;
+    assert.equal(reject!.id, 'img0001');
+    assert.match(reject!.reason, /HTTP 400/);
+  } finally {
+    await server.close();
+  }
+});

@@ -37,6 +37,7 @@ const COOCCUR_POOL = 5;
 
 /** The ways an absent object is chosen, as in POPE's random / popular / adversarial splits. */
 export type NegativeKind = 'random' | 'popular' | 'cooccurring';
+/** Every negative kind, in a fixed order. */
 export const NEGATIVE_KINDS: readonly NegativeKind[] = ['random', 'popular', 'cooccurring'];
 
 /** Candidate absent names of a kind, given the names present; may be empty. */
