@@ -89,6 +89,7 @@ const COPY_CASES: readonly { shape: number[]; src: ViewSpec; dst: ViewSpec }[] =
   { shape: [33, 19], src: { pad: 3 }, dst: { pad: 5 } },
   { shape: [7, 9, 11], src: { perm: [2, 1, 0], pad: 1 }, dst: { perm: [1, 2, 0] } },
   { shape: [0, 4], src: {}, dst: {} },
+  { shape: new Array<number>(16).fill(2), src: { perm: [15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0] }, dst: { pad: 1 } },
 ];
 
 for (const dtype of DTYPES) {
@@ -109,8 +110,10 @@ for (const dtype of DTYPES) {
   });
 }
 
-test('native copy reports mismatched strides', { skip }, () => {
+test('native copy reports mismatched strides and shapes beyond 16 dims', { skip }, () => {
   assert.throws(() => nat!.copy('f32', [2, 2], { ptr: 0, strides: [1] }, { ptr: 0, strides: [2, 1] }), /src\.strides has 1 entries for a 2-d shape/);
+  const ones = new Array<number>(17).fill(1);
+  assert.throws(() => nat!.binary('add', ones, { ptr: 0, strides: ones }, { ptr: 0, strides: ones }, 0), /binary: 17-d shape exceeds the native limit of 16 dims/);
 });
 
 // ---- cast / fill ------------------------------------------------------------------------
