@@ -92,7 +92,15 @@ export function register(program: Command): void {
       const prompts = loadPrompts(opts.prompts ?? defaultPromptsDir());
       const teacher = await makeTeacher(opts, prompts, records);
       const progress = opts.progress === false ? undefined : (await import('../datagen/progress.js')).progressBar(opts.progress === true);
+      // First Ctrl-C: finish and save what is in flight, then stop; a second one exits at once.
+      const interrupt = new AbortController();
+      process.once('SIGINT', () => {
+        process.stderr.write('\nstopping: finishing requests in flight (Ctrl-C again to quit now; --resume continues)\n');
+        interrupt.abort();
+        process.once('SIGINT', () => process.exit(130));
+      });
       const stats = await generate({
+        signal: interrupt.signal,
         records,
         types: parseTypes(opts.types),
         teacher,
@@ -111,6 +119,7 @@ export function register(program: Command): void {
         ...(opts.verbose ? { onRetry: (key: string, reason: string, ms: number) => process.stderr.write(`retry ${key} in ${Math.round(ms)} ms: ${reason}\n`) } : {}),
       });
       printStats(stats, opts.json ?? false);
+      if (interrupt.signal.aborted) process.exitCode = 130;
     });
 
   data

@@ -96,6 +96,8 @@ export interface GenerateOptions {
   readonly inputInfo?: Readonly<Record<string, unknown>>;
   /** Called for every retry (logging). */
   readonly onRetry?: (key: string, reason: string, delayMs: number) => void;
+  /** Aborting stops new requests; in-flight ones finish and are written, and stats are returned. */
+  readonly signal?: AbortSignal;
 }
 
 /** Totals of a run directory (everything in it, across resumes), plus this invocation's work. */
@@ -172,7 +174,7 @@ export async function generate(opts: GenerateOptions): Promise<RunStats> {
   // The limit bounds requests in flight only: a finished reply frees its slot at once and
   // waits for its (batched) fsync outside, so disk latency does not throttle the teacher.
   const request = async (item: WorkItem): Promise<ItemOutcome | undefined> => {
-    if (fatal !== undefined) return undefined;
+    if (fatal !== undefined || opts.signal?.aborted) return undefined;
     try {
       return await processItem(item, opts, counters);
     } catch (err) {

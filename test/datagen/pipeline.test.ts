@@ -200,3 +200,24 @@ test('a 400 for one request rejects that item once, without retries, as refused'
     await server.close();
   }
 });
+
+test('aborting stops new requests, keeps finished work, and --resume completes the rest', async () => {
+  const server = await startFakeServer((req) => ({ kind: 'reply', content: echoReply(req.messages) }));
+  try {
+    const dir = tempDir();
+    const records = readImageRecords({ format: 'caps-boxes', files: [writeCapsBoxes(dir, 20)] });
+    const teacher = openAITeacher({ baseURL: server.url, model: 'fake' });
+    const stop = new AbortController();
+    let done = 0;
+    const progress = { start: () => {}, stop: () => {}, update: () => void (++done === 5 && stop.abort()) };
+    const outDir = join(dir, 'r');
+    const first = await generate({ records, types: ['detail'], teacher, prompts, outDir, seed: 0, concurrency: 2, timeoutMs: 2000, retry, progress, signal: stop.signal });
+    assert.ok(first.pending > 0 && first.generated >= 5, JSON.stringify(first));
+    assert.equal(server.log.length, first.generated, 'no request left unrecorded');
+    const second = await generate({ records, types: ['detail'], teacher, prompts, outDir, seed: 0, concurrency: 2, timeoutMs: 2000, retry, resume: true });
+    assert.deepEqual([second.generated, second.pending, second.thisRun.resumedFrom], [20, 0, first.generated]);
+    assert.equal(server.log.length, 20);
+  } finally {
+    await server.close();
+  }
+});
