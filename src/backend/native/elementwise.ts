@@ -4,7 +4,7 @@ import { DTYPE_CODE } from '../../tensor/dtype.js';
 import type { BinaryOp, ElementwiseKernels, ReduceOp, StridedRef, UnaryOp } from '../types.js';
 import type { NativeAddon } from './addon.js';
 
-/** Op codes the addon switches on; the order matches `enum UnaryCode` in native/elementwise.cpp. */
+/** Op codes the addon switches on; the order matches `enum UnaryCode` in native/elementwise_math.h. */
 const UNARY_CODE = {
   affine: 0,
   exp: 1,
@@ -25,7 +25,7 @@ const UNARY_CODE = {
   cos: 16,
 } as const satisfies { readonly [O in UnaryOp]: number };
 
-/** Matches `enum BinaryCode` in native/elementwise.cpp. */
+/** Matches `enum BinaryCode` in native/elementwise_math.h. */
 const BINARY_CODE = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5, eq: 6, lt: 7, gt: 8 } as const satisfies {
   readonly [O in BinaryOp]: number;
 };
