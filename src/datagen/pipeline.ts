@@ -6,7 +6,7 @@ import pLimit from 'p-limit';
 import { canGenerate, renderContext } from './context.js';
 import { parseReply } from './parse.js';
 import { buildMessages, detailInstruction, type PromptSet } from './prompts.js';
-import { DEFAULT_RETRY, withRetries, type RetryPolicy } from './retry.js';
+import { DEFAULT_RETRY, RateGate, withRetries, type RetryPolicy } from './retry.js';
 import { hashString, itemSeed } from './seed.js';
 import { JsonlAppender, readJsonl, repairJsonl, writeFileAtomic } from './store.js';
 import { RESPONSE_TYPES, type ImageRecord, type ResponseType, type Teacher, type Turn, type Usage } from './types.js';
@@ -169,6 +169,7 @@ export async function generate(opts: GenerateOptions): Promise<RunStats> {
   const resumedFrom = items.length - todo.length;
   opts.progress?.start(items.length, resumedFrom);
   const limit = pLimit(Math.max(1, opts.concurrency));
+  const gate = new RateGate();
   // A fatal failure (wrong key, URL or model; a failed write) stops new requests; in-flight ones finish.
   let fatal: unknown;
   // The limit bounds requests in flight only: a finished reply frees its slot at once and
@@ -176,7 +177,7 @@ export async function generate(opts: GenerateOptions): Promise<RunStats> {
   const request = async (item: WorkItem): Promise<ItemOutcome | undefined> => {
     if (fatal !== undefined || opts.signal?.aborted) return undefined;
     try {
-      return await processItem(item, opts, counters);
+      return await processItem(item, opts, counters, gate);
     } catch (err) {
       fatal ??= err;
       return undefined;
@@ -219,14 +220,15 @@ export async function generate(opts: GenerateOptions): Promise<RunStats> {
 
 type ItemOutcome = { ok: true; record: GeneratedRecord } | { ok: false; record: RejectRecord };
 
-async function processItem(item: WorkItem, opts: GenerateOptions, counters: { sent: number; retries: number }): Promise<ItemOutcome> {
+async function processItem(item: WorkItem, opts: GenerateOptions, counters: { sent: number; retries: number }, gate: RateGate): Promise<ItemOutcome> {
   const { record, type } = item;
   const messages = buildMessages(opts.prompts, type, renderContext(record, type), opts.seed, record.id);
   const instruction = type === 'detail' ? detailInstruction(opts.prompts, opts.seed, record.id) : undefined;
   const seed = itemSeed(opts.seed, record.id, `teacher:${type}`);
   const base = { key: item.key, index: item.index, type, id: record.id, image: record.image };
   const outcome = await withRetries(
-    () => {
+    async () => {
+      await gate.wait();
       counters.sent++;
       return opts.teacher.complete({ messages, seed, timeoutMs: opts.timeoutMs });
     },
@@ -234,6 +236,7 @@ async function processItem(item: WorkItem, opts: GenerateOptions, counters: { se
     {
       onRetry: (err, delay) => {
         counters.retries++;
+        if (err.kind === 'rate-limit') gate.pauseFor(delay);
         opts.onRetry?.(item.key, err.message, delay);
       },
     },

@@ -105,3 +105,26 @@ export async function withRetries<T>(call: () => Promise<T>, policy: RetryPolicy
     }
   }
 }
+
+/**
+ * A run-wide pause shared by all workers: when one request is told to come back later
+ * (429 + Retry-After), the others hold off too instead of collecting 429s of their own.
+ */
+export class RateGate {
+  private openAt = 0;
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ) {}
+
+  /** Closes the gate for `ms` from now (never shortens an existing pause). */
+  pauseFor(ms: number): void {
+    this.openAt = Math.max(this.openAt, this.now() + ms);
+  }
+
+  /** Resolves once the gate is open (at once when no pause is running). */
+  async wait(): Promise<void> {
+    for (let left = this.openAt - this.now(); left > 0; left = this.openAt - this.now()) await this.sleep(left);
+  }
+}

@@ -2,7 +2,7 @@
 // failures are retried, and what happens when attempts run out or a failure is fatal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelayMs, parseRetryAfter, TeacherError, withRetries, type RetryPolicy } from '../../src/datagen/retry.js';
+import { backoffDelayMs, parseRetryAfter, RateGate, TeacherError, withRetries, type RetryPolicy } from '../../src/datagen/retry.js';
 
 const policy: RetryPolicy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000 };
 const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n] ?? null });
@@ -52,4 +52,20 @@ test('attempts run out into a failure; item errors fail at once; fatal errors th
   const item = await withRetries(always(new TeacherError('400', 'item')), policy, { sleep });
   assert.equal(item.attempts, 1);
   await assert.rejects(withRetries(always(new TeacherError('401', 'fatal')), policy, { sleep }), /401/);
+});
+
+test('the rate gate holds every caller until the longest pause ends', async () => {
+  let now = 1000;
+  const slept: number[] = [];
+  const gate = new RateGate(() => now, async (ms) => {
+    slept.push(ms);
+    now += ms;
+  });
+  await gate.wait();
+  assert.deepEqual(slept, [], 'open gate: no wait');
+  gate.pauseFor(500);
+  gate.pauseFor(200);
+  await gate.wait();
+  assert.deepEqual(slept, [500]);
+  assert.equal(now, 1500);
 });
