@@ -69,6 +69,10 @@ function exported(addon: NativeAddon, name: string): NativeAddon[string] & {} {
   return fn;
 }
 
+/**
+ * The native elementwise family: each kernel forwards to one addon export. Strided kernels
+ * (copy, binary, where) take at most 16 dims; shape/stride mismatches throw before the call.
+ */
 export function nativeElementwise(addon: NativeAddon): ElementwiseKernels {
   const copy = exported(addon, 'copy');
   const cast = exported(addon, 'cast');

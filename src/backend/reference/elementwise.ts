@@ -15,6 +15,11 @@ import {
   writeValues,
 } from './elementwiseViews.js';
 
+/**
+ * The reference elementwise family over `mem`. Choices the interface leaves open, shared with
+ * the native kernels: f32 math in float64 then rounded; sums accumulate in float64; NaN wins
+ * in max/min/argmax/topk; float -> i32 truncates, saturates, and maps NaN to 0.
+ */
 export function referenceElementwise(mem: RefMemory): ElementwiseKernels {
   return {
     copy: (dtype, shape, src, dst) => copy(mem, dtype, shape, src, dst),
