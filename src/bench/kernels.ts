@@ -13,8 +13,10 @@ import { runSgemmBaseline } from './baseline.js';
 export interface KernelBenchOptions {
   /** Force the built-in GEMM instead of OpenBLAS. */
   readonly blasOff?: boolean;
-  /** Timed repetitions per case (median reported). */
+  /** Timed repetitions per case per round (median reported). */
   readonly repeats?: number;
+  /** Interleaved rounds of baseline and cases (median over rounds). */
+  readonly rounds?: number;
   /** Only these cases (default all). */
   readonly cases?: readonly string[];
 }
@@ -25,6 +27,7 @@ export interface KernelBenchResult {
   readonly gflops: number;
   readonly engine: string;
   readonly threads: number;
+  readonly rounds: number;
   /** Median of the same GEMM work through OpenBLAS sgemm from C, this run. */
   readonly c_sgemm_ms?: number;
   /** c_sgemm_ms / ms for matmul cases (1 = as fast as C); ms / c_sgemm_ms for the block. */
@@ -96,47 +99,79 @@ function blockCase(b: Backend, repeats: number): number {
   return ms;
 }
 
-/** Runs the cases and returns one result per case. */
+/** One timed case: its work in FLOPs, the C baseline entry it compares with, and a runner. */
+interface BenchCase {
+  readonly name: string;
+  readonly flops: number;
+  readonly baselineKey: string;
+  readonly engineNote?: string;
+  readonly ratioKind: 'speed_vs_c_sgemm' | 'time_over_c_gemms';
+  readonly run: (b: Backend, repeats: number) => number;
+}
+
+const CASES: readonly BenchCase[] = [
+  { name: 'matmul_1024', flops: 2 * 1024 ** 3, baselineKey: 'matmul_1024', ratioKind: 'speed_vs_c_sgemm', run: (b, r) => matmulCase(b, 1024, 1024, 1024, 'f32', r) },
+  {
+    name: 'matmul_256x4096x4096',
+    flops: 2 * 256 * 4096 * 4096,
+    baselineKey: 'matmul_256x4096x4096',
+    ratioKind: 'speed_vs_c_sgemm',
+    run: (b, r) => matmulCase(b, 256, 4096, 4096, 'f32', r),
+  },
+  {
+    name: 'matmul_bf16_1024',
+    flops: 2 * 1024 ** 3,
+    baselineKey: 'matmul_1024',
+    engineNote: 'bf16 weights: built-in widening GEMM',
+    ratioKind: 'speed_vs_c_sgemm',
+    run: (b, r) => matmulCase(b, 1024, 1024, 1024, 'bf16', r),
+  },
+  { name: 'block_fwd_bwd', flops: blockGemmFlops(), baselineKey: 'block_gemms', ratioKind: 'time_over_c_gemms', run: blockCase },
+];
+
+/**
+ * Runs the cases in interleaved rounds (C baseline, then each case, per round) so a load
+ * change on a shared machine hits both sides of each ratio; reports medians over rounds.
+ */
 export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<KernelBenchResult[]> {
   const b = getBackend('native');
   b.setBlasDisabled(opts.blasOff ?? false);
-  const repeats = opts.repeats ?? 10;
-  const baseline = await runSgemmBaseline();
-  const c = 'unavailable' in baseline ? undefined : baseline;
-  const info = b.gemmInfo();
-  const engine = info.engine + (info.library ? `:${info.library}` : '');
-  const threads = b.threads();
-  const want = (name: string) => !opts.cases || opts.cases.includes(name);
-  const results: KernelBenchResult[] = [];
-  const gemmResult = (name: string, m: number, k: number, n: number, dtype: 'f32' | 'bf16', baseKey: string): void => {
-    if (!want(name)) return;
-    const ms = matmulCase(b, m, k, n, dtype, repeats);
-    const cms = (c as Record<string, { ms: number }> | undefined)?.[baseKey]?.ms;
-    results.push({
-      case: name,
-      ms,
-      gflops: (2 * m * k * n) / ms / 1e6,
-      engine: dtype === 'f32' ? engine : `${engine} (bf16 weights: built-in widening GEMM)`,
-      threads,
-      ...(cms !== undefined ? { c_sgemm_ms: cms, ratio: cms / ms, ratio_kind: 'speed_vs_c_sgemm' as const } : {}),
-    });
-  };
-  gemmResult('matmul_1024', 1024, 1024, 1024, 'f32', 'matmul_1024');
-  gemmResult('matmul_256x4096x4096', 256, 4096, 4096, 'f32', 'matmul_256x4096x4096');
-  gemmResult('matmul_bf16_1024', 1024, 1024, 1024, 'bf16', 'matmul_1024');
-  if (want('block_fwd_bwd')) {
-    const ms = blockCase(b, repeats);
-    const cms = (c as Record<string, { ms: number }> | undefined)?.block_gemms?.ms;
-    results.push({
-      case: 'block_fwd_bwd',
-      ms,
-      gflops: blockGemmFlops() / ms / 1e6,
-      engine,
-      threads,
-      ...(cms !== undefined ? { c_sgemm_ms: cms, ratio: ms / cms, ratio_kind: 'time_over_c_gemms' as const } : {}),
-    });
+  const rounds = opts.rounds ?? 5;
+  const repeats = opts.repeats ?? 5;
+  const cases = CASES.filter((c) => !opts.cases || opts.cases.includes(c.name));
+  const unknown = opts.cases?.filter((n) => !CASES.some((c) => c.name === n)) ?? [];
+  if (unknown.length) throw new Error(`unknown case(s) ${unknown.join(', ')}; known: ${CASES.map((c) => c.name).join(', ')}`);
+  const ours = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  const theirs = new Map<string, number[]>();
+  let unavailable: string | undefined;
+  try {
+    for (let round = 0; round < rounds; round++) {
+      if (!unavailable) {
+        const baseline = await runSgemmBaseline({ repeats });
+        if ('unavailable' in baseline) unavailable = String(baseline.unavailable);
+        else for (const [k, v] of Object.entries(baseline)) theirs.set(k, [...(theirs.get(k) ?? []), v.ms]);
+      }
+      for (const c of cases) ours.get(c.name)!.push(c.run(b, repeats));
+    }
+  } finally {
+    b.setBlasDisabled(false);
   }
-  if (!c) process.stderr.write(`C sgemm baseline unavailable: ${(baseline as { unavailable: string }).unavailable}\n`);
+  if (unavailable) process.stderr.write(`C sgemm baseline unavailable: ${unavailable}\n`);
+  b.setBlasDisabled(opts.blasOff ?? false);
+  const info = b.gemmInfo();
   b.setBlasDisabled(false);
-  return results;
+  const engine = info.engine === 'openblas' ? `openblas:${info.library ?? '?'}` : 'builtin';
+  return cases.map((c) => {
+    const ms = median(ours.get(c.name)!);
+    const cms = theirs.has(c.baselineKey) ? median(theirs.get(c.baselineKey)!) : undefined;
+    return {
+      case: c.name,
+      ms,
+      gflops: c.flops / ms / 1e6,
+      engine: c.engineNote ? `${engine} (${c.engineNote})` : engine,
+      threads: b.threads(),
+      rounds,
+      ...(cms !== undefined ? { c_sgemm_ms: cms, ratio: c.ratioKind === 'speed_vs_c_sgemm' ? cms / ms : ms / cms, ratio_kind: c.ratioKind } : {}),
+    };
+  });
 }

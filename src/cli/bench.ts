@@ -11,13 +11,16 @@ export function register(program: Command): void {
     .description('GEMM (f32, bf16 weights) and a transformer block fwd+bwd vs OpenBLAS sgemm from C')
     .option('--json', 'print JSON lines (the default; kept for scripts)')
     .option('--blas <mode>', "'off' forces the built-in GEMM", 'on')
-    .option('--repeats <n>', 'timed repetitions per case', '10')
+    .option('--repeats <n>', 'timed repetitions per case and round', '5')
+    .option('--rounds <n>', 'interleaved rounds of C baseline and cases', '5')
     .option('--case <names>', 'comma-separated subset of cases')
-    .action(async (opts: { blas: string; repeats: string; case?: string }) => {
+    .action(async (opts: { blas: string; repeats: string; rounds: string; case?: string }) => {
       if (opts.blas !== 'on' && opts.blas !== 'off') throw new Error(`--blas must be 'on' or 'off', got '${opts.blas}'`);
       const repeats = Number(opts.repeats);
       if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer, got '${opts.repeats}'`);
-      const results = await runKernelBench({ blasOff: opts.blas === 'off', repeats, cases: opts.case?.split(',') });
+      const rounds = Number(opts.rounds);
+      if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got '${opts.rounds}'`);
+      const results = await runKernelBench({ blasOff: opts.blas === 'off', repeats, rounds, cases: opts.case?.split(',') });
       for (const r of results) process.stdout.write(JSON.stringify(r) + '\n');
     });
   bench
