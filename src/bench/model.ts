@@ -102,7 +102,7 @@ export function benchCheckpoint(label: string, dir: string, withBaseline: boolea
   // not the first read of the file from disk (llama.cpp's figures are after its load too).
   const warmStart = process.hrtime.bigint();
   noGrad(() => model.encodeImages(pixels).dispose());
-  generate(model, { inputIds: ids.slice(0, 2) }, { maxNewTokens: 2, eosTokenIds: [] });
+  generate(model, { inputIds: [ids[0]!, text[0]!] }, { maxNewTokens: 2, eosTokenIds: [] });
   const warmSeconds = seconds(warmStart);
   const r = generate(model, { inputIds: ids, pixelValues: pixels }, { maxNewTokens: BENCH_NEW_TOKENS, eosTokenIds: [] });
   pixels.dispose();

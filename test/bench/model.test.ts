@@ -18,7 +18,7 @@ test('a random bf16 checkpoint of a named shape loads and benches', async (t) =>
   const layer = model.text.layers.items[0]!;
   assert.ok([...layer.inputNorm.weightParam.value.toArray()].every((x) => x === 1));
   assert.ok([...model.projector.linears[0]!.biasParam!.value.toArray()].every((x) => x === 0));
-  const w = layer.mlp.up.weightParam.value.toArray();
+  const w = [...layer.mlp.up.weightParam.value.toArray()];
   const std = Math.sqrt(w.reduce((s, x) => s + x * x, 0) / w.length);
   assert.ok(std > 0.015 && std < 0.025, `matrix std ${std}`);
   model.dispose();
