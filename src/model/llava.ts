@@ -115,7 +115,7 @@ export class LlavaModel extends Module {
       const id = ids[i]!;
       if (id === IMAGE_TOKEN_INDEX || id === imageId) {
         const run = id === IMAGE_TOKEN_INDEX ? 1 : L;
-        if (id === imageId && !ids.slice(i, i + L).every((x) => x === imageId)) {
+        if (id === imageId && (ids.length - i < L || !ids.slice(i, i + L).every((x) => x === imageId))) {
           throw new Error(`input ids: image token ${imageId} at position ${i} is not followed by ${L - 1} more (an image takes ${L} tokens)`);
         }
         flush();

@@ -105,6 +105,7 @@ test('bad inputs: image count, a short run of image tokens, ids outside the voca
     assert.throws(() => m.forward({ inputIds: [shapes.inputIds] }), /more images than the 0 given/);
     assert.throws(() => m.forward({ inputIds: [[1, 2, 3]], pixelValues: px }), /1 images given but the input ids hold 0 image slots/);
     assert.throws(() => m.forward({ inputIds: [[1, IMAGE_ID, IMAGE_ID, 5]], pixelValues: px }), /image token 379 at position 1 is not followed by 15 more/);
+    assert.throws(() => m.forward({ inputIds: [[1, 5, IMAGE_ID, IMAGE_ID]], pixelValues: px }), /image token 379 at position 2 is not followed by 15 more/);
     assert.throws(() => m.forward({ inputIds: [[1, 400]] }), /id 400 at position 1 is outside the vocabulary \[0, 381\)/);
     const long = [...shapes.inputIds, ...new Array<number>(100).fill(5)];
     assert.throws(() => m.forward({ inputIds: [long], pixelValues: px }), /prompt of 137 tokens \(visual tokens included\) exceeds the model's context of 128/);
