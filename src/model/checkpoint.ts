@@ -63,6 +63,8 @@ export interface LoadOptions {
    * trainer that updates weights in place needs this). Default false.
    */
   readonly writable?: boolean;
+  /** Widen bf16/f16 weights to owned f32 tensors too (for training: only f32 weights get gradients). Default false. */
+  readonly castToF32?: boolean;
 }
 
 /** Low-precision weights the kernels read directly; everything else becomes f32. */
@@ -126,7 +128,7 @@ export function loadLlava(dir: string, options: LoadOptions = {}): LoadedLlava {
       const dtype = toTensorDtype(entry.dtype)!;
       const copy = options.writable === true && dtype === 'f32';
       const raw = entryTensor(entry, storages, backend, copy);
-      if (dtype === 'f32' || keepsStoredDtype(name, role)) return raw;
+      if (dtype === 'f32' || (keepsStoredDtype(name, role) && options.castToF32 !== true)) return raw;
       const wide = cast(raw, 'f32');
       raw.dispose();
       return wide;

@@ -56,6 +56,14 @@ test('writable loading copies f32 weights out of the read-only mapping', () => {
   model.dispose();
 });
 
+test('castToF32 widens bf16 weights into owned f32 tensors that can take gradients', () => {
+  const { model } = loadLlava(tinyModel('bf16-v5').dir, { castToF32: true });
+  assert.ok(model.parameters().every((p) => p.value.dtype === 'f32'));
+  assert.ok(model.text.layers.items[0]!.attn.q.weightParam.value.requiresGrad);
+  assert.ok(!model.vision.layers.items[0]!.attn.q.weightParam.value.requiresGrad, 'vision stays frozen');
+  model.dispose();
+});
+
 test('save as 5.x bf16 from the f32 4.x model gives the bf16-v5 fixture tensors bit for bit; reloads', async (t) => {
   const dir = tempDir(t);
   const { model } = loadLlava(tinyModel('f32-v4').dir);
