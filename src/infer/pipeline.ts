@@ -12,6 +12,7 @@ import { renderConversation, TEMPLATES, type Turn } from '../data/templates.js';
 import { LlavaTokenizer } from '../data/tokenizer.js';
 import { DEFAULT_IMAGE_TOKEN } from '../data/constants.js';
 import { loadLlava, type LoadedLlava } from '../model/checkpoint.js';
+import type { LlavaModel } from '../model/llava.js';
 import { imageTokenCount } from '../model/config.js';
 import { generate, type GenerateOptions, type GenerationResult } from './generate.js';
 
@@ -39,7 +40,8 @@ export class LlavaPipeline {
     return pipeline;
   }
 
-  get model() {
+  /** The loaded LLaVA model. */
+  get model(): LlavaModel {
     return this.loaded.model;
   }
 
