@@ -12,7 +12,7 @@ export interface RgbImage extends PixelBuffer {
 }
 
 /** Options of decodeImage. */
-export interface DecodeOptions {
+export interface ImageDecodeOptions {
   /** Reject images with more pixels than this (default MAX_IMAGE_PIXELS). */
   readonly maxPixels?: number;
   /** Name used in errors when the input is a buffer. */
@@ -97,7 +97,7 @@ export async function readImageSize(input: string | Uint8Array, label = typeof i
  * none), alpha composited over white. Images over `maxPixels` are refused from the header alone.
  * Known gap: CMYK JPEGs are converted by libvips, not by Pillow's formula.
  */
-export async function decodeImage(input: string | Uint8Array, options: DecodeOptions = {}): Promise<RgbImage> {
+export async function decodeImage(input: string | Uint8Array, options: ImageDecodeOptions = {}): Promise<RgbImage> {
   const label = options.label ?? (typeof input === 'string' ? input : 'image');
   const maxPixels = options.maxPixels ?? MAX_IMAGE_PIXELS;
   const bytes = readInput(input, label);

@@ -6,7 +6,7 @@
 
 import { readFileSync, existsSync } from 'node:fs';
 import { CLIP_MEAN, CLIP_STD, PIL_BICUBIC, PIL_BILINEAR } from './constants.js';
-import { decodeImage, type DecodeOptions, type RgbImage } from './image.js';
+import { decodeImage, type ImageDecodeOptions, type RgbImage } from './image.js';
 import { pillowResize, type ResampleFilter } from './pillowResize.js';
 
 /** Target of the resize step: the shortest edge, or an exact size. */
@@ -245,7 +245,7 @@ export function preprocessRgb(img: RgbImage, cfg: ImageProcessorConfig): PixelVa
 }
 
 /** Decodes an image file or buffer and preprocesses it. */
-export async function preprocessImage(input: string | Uint8Array, cfg: ImageProcessorConfig, options: DecodeOptions = {}): Promise<PixelValues> {
+export async function preprocessImage(input: string | Uint8Array, cfg: ImageProcessorConfig, options: ImageDecodeOptions = {}): Promise<PixelValues> {
   return preprocessRgb(await decodeImage(input, options), cfg);
 }
 

@@ -39,7 +39,7 @@ export interface EncodeOptions {
 }
 
 /** Options of decode. */
-export interface DecodeOptions {
+export interface TokenDecodeOptions {
   /** Drop special tokens (BOS, EOS, pad, image). Default false. */
   readonly skipSpecialTokens?: boolean;
 }
@@ -159,7 +159,7 @@ export class LlavaTokenizer {
   }
 
   /** Ids to text. */
-  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+  decode(ids: readonly number[], options: TokenDecodeOptions = {}): string {
     const kept = options.skipSpecialTokens ? ids.filter((id) => !this.specialIds.has(id)) : [...ids];
     if (kept.length === 0) return '';
     for (const id of kept) {
@@ -182,7 +182,7 @@ export class LlavaTokenizer {
   }
 
   /** A detokeniser for generated ids, one at a time. */
-  createStreamDecoder(options: DecodeOptions = { skipSpecialTokens: true }): StreamDecoder {
+  createStreamDecoder(options: TokenDecodeOptions = { skipSpecialTokens: true }): StreamDecoder {
     return new StreamDecoder((ids) => this.decode(ids, options));
   }
 }

@@ -1,0 +1,15 @@
+// Kernel benchmark as a script: the same as `llava bench kernels`, JSON lines on stdout.
+// Usage: node --import tsx bench/kernels.ts [--blas off] [--rounds N] [--repeats N]
+import { runKernelBench } from '../src/bench/kernels.js';
+
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const results = await runKernelBench({
+  blasOff: flag('--blas') === 'off',
+  rounds: flag('--rounds') ? Number(flag('--rounds')) : undefined,
+  repeats: flag('--repeats') ? Number(flag('--repeats')) : undefined,
+});
+for (const r of results) process.stdout.write(JSON.stringify(r) + '\n');
