@@ -11,6 +11,7 @@
 // (b, hq) in parallel; the backward runs one task per (b, hkv) so dk/dv for a kv head are owned
 // (summed over its G query heads without races, in a fixed order).
 #include "common.h"
+#include "heads.h"
 #include "fused_math.h"
 #include "gemm.h"
 #include <algorithm>
@@ -29,17 +30,6 @@ void mm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha
 }
 
 // ---- arguments ----
-
-struct Heads {
-  float* base;
-  int64_t sb, sh, st;
-  float* row(int64_t b, int64_t h, int64_t t) const { return base + b * sb + h * sh + t * st; }
-};
-
-Heads heads_arg(const Napi::CallbackInfo& info, size_t i) {
-  const std::vector<int64_t> v = ints(info, i);
-  return {reinterpret_cast<float*>(static_cast<uintptr_t>(v[0])), v[1], v[2], v[3]};
-}
 
 // Decoded from attention(shape, scale, q, k, v, out[, dout, dq, dk, dv]) where
 // shape = [batch, headsQ, headsKV, tq, tk, headDim, causal, keyMask, lse] and each layout is

@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include "vecmath.h"
 
 namespace llava {
 namespace elementwise {
@@ -14,11 +15,6 @@ enum UnaryCode : int {
 };
 enum BinaryCode : int { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_EQ, B_LT, B_GT, B_COUNT };
 
-constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kLn2Hi = 0.693147182464599609375f;   // float(ln 2)
-constexpr float kLn2Lo = -1.904654323148236e-09f;    // ln 2 - float(ln 2)
-constexpr float kExpLo = -104.0f;  // e^x rounds to 0 below this
-constexpr float kExpHi = 89.0f;    // e^x overflows to inf above this
 constexpr float kSqrt1_2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 constexpr float kGeluTanhScale = 0.79788456080286536f;  // sqrt(2 / pi)
@@ -27,31 +23,8 @@ constexpr float kQuickGeluSlope = 1.702f;
 constexpr float kHalfLn2 = 0.34657359027997264f;
 constexpr float kTanhSaturate = 9.0f;  // tanh(9) rounds to 1 in f32
 
-// e^x in a form the compiler vectorises (libm's expf is a scalar call without -ffast-math):
-// x = n ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial (truncation
-// error ~5e-9, under an ulp), and 2^n applied as two factors so subnormal results and
-// overflow to inf come out right. NaN propagates through r.
-inline float exp_f32(float x) {
-  x = x < kExpLo ? kExpLo : x;  // comparisons (not fmin/fmax) keep NaN
-  x = x > kExpHi ? kExpHi : x;
-  float n = std::nearbyint(x * kLog2e);
-  n = n == n ? n : 0.0f;
-  float r = std::fma(-n, kLn2Hi, x);
-  r = std::fma(-n, kLn2Lo, r);
-  float p = 1.0f / 5040.0f;
-  p = std::fma(p, r, 1.0f / 720.0f);
-  p = std::fma(p, r, 1.0f / 120.0f);
-  p = std::fma(p, r, 1.0f / 24.0f);
-  p = std::fma(p, r, 1.0f / 6.0f);
-  p = std::fma(p, r, 0.5f);
-  p = std::fma(p, r, 1.0f);
-  p = std::fma(p, r, 1.0f);
-  int32_t ni = int32_t(n);
-  int32_t n1 = ni / 2, n2 = ni - n1;
-  float s1 = __builtin_bit_cast(float, uint32_t(n1 + 127) << 23);
-  float s2 = __builtin_bit_cast(float, uint32_t(n2 + 127) << 23);
-  return p * s1 * s2;
-}
+using vec::exp_f32;
+
 inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
 
 // e^y - 1 without the cancellation near 0: there its own Taylor series (degree 8, exact

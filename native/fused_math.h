@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include "vecmath.h"
 
 namespace llava {
 namespace fused {
@@ -16,35 +17,11 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // reassociating a single accumulator, and the summation order stays fixed.
 constexpr int kLanes = 16;
 
-// exp(x) for x <= 0 (valid up to x < 88): -inf gives 0, NaN stays NaN, results under 2^-126
-// flush to 0. Range reduction x = n ln2 + r, |r| <= ln2/2, then a degree-7 Taylor polynomial
-// (truncation error below 1 ulp); branch-free so loops over it vectorise.
+// exp(x) for x <= 0 (the shifted scores of a stable softmax): -inf gives 0, NaN stays NaN,
+// and results under 2^-126 flush to 0 so later products never meet slow subnormals.
 inline float exp_nonpos(float x) {
-  constexpr float kLog2e = 1.44269504088896341f;
-  constexpr float kLn2Hi = 0.693145751953125f;  // ln 2 split so n * kLn2Hi is exact
-  constexpr float kLn2Lo = 1.42860682030941723212e-6f;
-  constexpr float kMinArg = -87.33654475f;       // ln(2^-126): below it the result is subnormal
-  constexpr float kRoundMagic = 12582912.0f;     // 1.5 * 2^23: adding it rounds to an integer
-  const float xc = x < kMinArg ? kMinArg : x;    // NaN compares false and stays NaN
-  const float shifted = std::fma(xc, kLog2e, kRoundMagic);
-  const float n = shifted - kRoundMagic;
-  float r = std::fma(-n, kLn2Hi, xc);
-  r = std::fma(-n, kLn2Lo, r);
-  float p = 1.0f / 5040.0f;
-  p = std::fma(p, r, 1.0f / 720.0f);
-  p = std::fma(p, r, 1.0f / 120.0f);
-  p = std::fma(p, r, 1.0f / 24.0f);
-  p = std::fma(p, r, 1.0f / 6.0f);
-  p = std::fma(p, r, 0.5f);
-  p = std::fma(p, r, 1.0f);
-  p = std::fma(p, r, 1.0f);
-  // n sits in the low mantissa bits of `shifted`; move it into the exponent field of 2^n.
-  uint32_t bits;
-  std::memcpy(&bits, &shifted, 4);
-  bits = (bits + 127u) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  const float y = p * scale;
+  constexpr float kMinArg = -87.33654475f;  // ln(2^-126)
+  const float y = vec::exp_f32(x);
   return x < kMinArg ? 0.0f : y;
 }
 

@@ -1,6 +1,7 @@
 // Rotary position embedding (HF "rotate_half" layout) over strided (B, H, T, D) f32 views;
 // inverse = true rotates by -angle, which is the backward pass. Angles are computed in f64.
 #include "common.h"
+#include "heads.h"
 #include <cmath>
 
 namespace llava {
@@ -8,18 +9,6 @@ namespace {
 
 // Rotation work per parallel chunk, in (batch, time) rows; each row does every head.
 constexpr int64_t kGrainRows = 4;
-
-// A strided (b, h, t) view with contiguous last dim, decoded from [ptr, strideB, strideH, strideT].
-struct Heads {
-  float* base;
-  int64_t sb, sh, st;
-  float* row(int64_t b, int64_t h, int64_t t) const { return base + b * sb + h * sh + t * st; }
-};
-
-Heads heads_arg(const Napi::CallbackInfo& info, size_t i) {
-  const std::vector<int64_t> v = ints(info, i);
-  return {reinterpret_cast<float*>(static_cast<uintptr_t>(v[0])), v[1], v[2], v[3]};
-}
 
 // y[d] = x[d] cos - x[d + half] sin, y[d + half] = x[d + half] cos + x[d] sin for d < half;
 // dims from 2 half on are copied. x is read into `saved` first so y may alias x.
