@@ -64,13 +64,4 @@ export function assertClose(
   }
 }
 
-/** Row-major contiguous strides of a shape. */
-export function contiguousStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
+export { contiguousStrides } from '../../src/tensor/shape.js';
