@@ -19,8 +19,8 @@ using SgemmFn = void (*)(int order, int transA, int transB, int m, int n, int k,
                          const float* b, int ldb, float beta, float* c, int ldc);
 using SetThreadsFn = void (*)(int n);
 
-// The generic names first, then Debian's alternatives folders (pthread preferred: its
-// threads sleep between calls, the openmp variant may fight our pool).
+// The generic names first, then Debian's alternatives folders (pthread first: the openmp
+// variant's threads may keep spinning against our pool).
 const char* const LIBRARY_CANDIDATES[] = {
     "libopenblas.so.0",
     "libopenblas.so",

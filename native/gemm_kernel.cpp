@@ -421,7 +421,7 @@ void small_n(bool threaded, bool transA, bool transB, int64_t m, int64_t n, int6
 // block): equal at 1024^3, +25-40% at 256x512x512 and 256x1536x512. Rectangle edges sit
 // on the serial tile grid, so results are unchanged.
 void gemm_threaded(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                     int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc) {
+                   int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc) {
   const char* bbytes = static_cast<const char*>(b);
   size_t bsize = bdtype == F32 ? sizeof(float) : sizeof(uint16_t);
   int64_t panels = (n + NR - 1) / NR, tiles = (m + MR - 1) / MR;
