@@ -284,6 +284,8 @@ test('matmul: built-in kernel is bit-identical across runs, thread counts and th
     { ...BASE, m: 1000, n: 3, k: 900, transA: true, bDtype: 'bf16' },
     { ...BASE, batch: 8, m: 64, n: 64, k: 64, transA: true },
     { ...BASE, m: 150, n: 97, k: 1030, transA: true, transB: true, beta: 1 },
+    { ...BASE, m: 100, n: 300, k: 2700, transB: true, bDtype: 'f16' },
+    { ...BASE, m: 400, n: 90, k: 3000, transA: true },
   ];
   native.setBlasDisabled(true);
   try {
