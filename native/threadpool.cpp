@@ -5,11 +5,38 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <chrono>
 #include <cstdlib>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace llava {
 
 namespace {
+
+// How long an idle worker (or the caller waiting for workers) spins before sleeping:
+// kernels arrive microseconds apart during training, and a futex wake-up costs about as
+// much as a small kernel. Short enough that an idle pool costs nothing measurable.
+constexpr auto kSpin = std::chrono::microseconds(50);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+// Spins until done() or kSpin elapses; returns done().
+template <typename F>
+bool spin_until(F done) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; i++) {
+    if (done()) return true;
+    cpu_relax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) return done();
+  }
+}
+
 struct Pool {
   std::vector<std::thread> workers;
   std::mutex mu;
@@ -19,9 +46,9 @@ struct Pool {
   int chunks = 0;
   std::atomic<int> next{0};
   std::atomic<int> pending{0};
-  int busy = 0;  // workers inside run_chunks; guarded by mu
-  uint64_t generation = 0;
-  bool stop = false;
+  std::atomic<int> busy{0};  // workers inside run_chunks
+  std::atomic<uint64_t> generation{0};
+  std::atomic<bool> stop{false};
   int threads = 1;
   bool in_task = false;
 
@@ -40,6 +67,7 @@ struct Pool {
   void worker() {
     uint64_t seen = 0;
     for (;;) {
+      spin_until([&] { return stop.load() || generation.load() != seen; });
       {
         std::unique_lock<std::mutex> lk(mu);
         cv_start.wait(lk, [&] { return stop || generation != seen; });
@@ -48,10 +76,8 @@ struct Pool {
         busy++;
       }
       run_chunks();
-      {
-        std::lock_guard<std::mutex> lk(mu);
-        busy--;
-      }
+      busy--;
+      { std::lock_guard<std::mutex> lk(mu); }  // orders the decrement before a waiter's check
       cv_done.notify_all();
     }
   }
@@ -119,7 +145,9 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     return;
   }
   {
-    std::lock_guard<std::mutex> lk(p.mu);
+    // A worker still leaving the previous job must be out before the fields change.
+    std::unique_lock<std::mutex> lk(p.mu);
+    p.cv_done.wait(lk, [&] { return p.busy.load() == 0; });
     p.fn = &fn;
     p.n = n;
     p.chunks = chunks;
@@ -130,12 +158,12 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   }
   p.cv_start.notify_all();
   p.run_chunks();
-  {
+  auto all_done = [&] { return p.pending.load() == 0 && p.busy.load() == 0; };
+  if (!spin_until(all_done)) {
     std::unique_lock<std::mutex> lk(p.mu);
-    // Wait for stragglers too, so none can pick up a chunk of the next job.
-    p.cv_done.wait(lk, [&] { return p.pending.load() == 0 && p.busy == 0; });
-    p.in_task = false;
+    p.cv_done.wait(lk, all_done);
   }
+  p.in_task = false;
 }
 
 std::vector<Registrar>& registrars() {

@@ -99,19 +99,24 @@ function isSlice(g: Tensor | SliceGrad): g is SliceGrad {
 function routeSlice(input: Tensor, s: SliceGrad, grads: Map<Tensor, Tensor>): void {
   const current = input.node ? grads.get(input) : input.grad;
   let buffer: Tensor;
+  let sliceIsZero = false;
   if (current && exclusive(current)) buffer = current;
   else {
     buffer = zeros(s.inputShape, { backend: s.g.backend });
+    sliceIsZero = !current;
     if (current) {
       buffer.backend.binary('add', buffer.shape, buffer.ref, current.ref, buffer.ptr);
       if (input.node) current.dispose();
     }
   }
-  // Kernels write contiguous outputs, so sum into a temporary and copy it into the strided slice.
   const slice = buffer.view(s.g.shape, buffer.strides, buffer.offset + s.start * buffer.strides[s.dim]!);
-  const sum = add(slice, s.g);
-  buffer.backend.copy('f32', slice.shape, sum.ref, slice.ref);
-  sum.dispose();
+  if (sliceIsZero) buffer.backend.copy('f32', slice.shape, s.g.ref, slice.ref);
+  else {
+    // Kernels write contiguous outputs, so sum into a temporary and copy it into the strided slice.
+    const sum = add(slice, s.g);
+    buffer.backend.copy('f32', slice.shape, sum.ref, slice.ref);
+    sum.dispose();
+  }
   slice.dispose();
   s.g.dispose();
   if (input.node) grads.set(input, buffer);

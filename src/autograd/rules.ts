@@ -139,22 +139,40 @@ function matmulGrad(node: Node<'matmul'>, g: Tensor): Grads {
     ga = reduced(matmul(g, bt), a.shape);
     bt.dispose();
   }
-  if (ib.requiresGrad) {
-    if (b.ndim === 2 && a.ndim > 2) {
-      // Weight gradient of a batched input: one GEMM over all rows.
-      const k = a.dim(-1);
-      const a2 = reshape(a, [a.size / k, k]);
-      const g2 = reshape(g, [g.size / g.dim(-1), g.dim(-1)]);
-      const at = transposeLast(a2);
-      gb = matmul(at, g2);
-      for (const t of [a2, g2, at]) t.dispose();
-    } else {
-      const at = transposeLast(a);
-      gb = reduced(matmul(at, g), b.shape);
-      at.dispose();
-    }
-  }
+  if (ib.requiresGrad) gb = matmulGradB(a, b, g);
   return [ga, gb];
+}
+
+/**
+ * Gradient of the right operand, computed in b's own memory order: when b is a transposed
+ * view (a weight W used as W^T), g^T a is computed and returned transposed, so the
+ * weight's gradient comes out contiguous without a transposing copy.
+ */
+function matmulGradB(a: Tensor, b: Tensor, g: Tensor): Tensor {
+  const transposedB = b.strides[b.ndim - 2] === 1 && b.strides[b.ndim - 1] === b.dim(-2) && b.dim(-2) > 1;
+  // A batched input against a plain matrix: fold the batch into the rows, one GEMM.
+  const fold = b.ndim === 2 && a.ndim > 2;
+  const k = a.dim(-1);
+  const n = g.dim(-1);
+  const a2 = fold ? reshape(a, [a.size / k, k]) : a.view(a.shape, a.strides);
+  const g2 = fold ? reshape(g, [g.size / n, n]) : g.view(g.shape, g.strides);
+  let out: Tensor;
+  if (transposedB) {
+    const gt = transposeLast(g2);
+    const gbT = matmul(gt, a2); // (.., n, k)
+    const summed = fold ? gbT : reduced(gbT, [...b.shape.slice(0, -2), n, k]);
+    out = transposeLast(summed);
+    gt.dispose();
+    summed.dispose();
+  } else {
+    const at = transposeLast(a2);
+    const gb = matmul(at, g2); // (.., k, n)
+    out = fold ? gb : reduced(gb, b.shape);
+    at.dispose();
+  }
+  a2.dispose();
+  g2.dispose();
+  return out;
 }
 
 function transposeLast(x: Tensor): Tensor {
