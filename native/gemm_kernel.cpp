@@ -287,43 +287,75 @@ void small_m_rows(int64_t m, int64_t n0, int64_t n1, int64_t k, float alpha, con
     }
 }
 
-// Transposed B (stored (n, k)): each C element is a dot product of two contiguous rows,
-// summed in DOT_CHAINS x VL lanes, then the lanes in a fixed order. Each B row is read
-// (and widened) once for all M rows of A; M is a template argument so the accumulators
-// stay in registers.
-template <DType D, int M>
-void small_m_dots(int64_t n0, int64_t n1, int64_t k, float alpha, const float* a, int64_t lda, const void* b,
-                  int64_t ldb, float beta, float* c, int64_t ldc) {
+// VL consecutive elements of B widened to f32 (bf16: a shift of each 16-bit value into
+// the high half; f16: the hardware conversion), one vector load instead of VL scalar ones.
+template <DType D>
+inline vfloat load_b_vec(const void* b, int64_t i) {
+  if constexpr (D == F32) {
+    return load_unaligned(static_cast<const float*>(b) + i);
+  } else {
+#if defined(__AVX512F__)
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(b) + i));
+    const __m512 w = D == BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+    vfloat v;
+    std::memcpy(&v, &w, sizeof v);
+    return v;
+#else
+    alignas(ALIGN) float bw[VL];
+    for (int t = 0; t < VL; t++) bw[t] = load_b<D>(b, i + t);
+    return load_aligned(bw);
+#endif
+  }
+}
+
+// C[:, j0 .. j0 + R) of a small-M product with transposed B (see small_m_dots).
+template <DType D, int M, int R>
+inline void small_m_dot_block(int64_t j0, int64_t k, float alpha, const float* a, int64_t lda, const void* b,
+                              int64_t ldb, float beta, float* c, int64_t ldc) {
   constexpr int64_t STEP = VL * DOT_CHAINS;
-  for (int64_t j = n0; j < n1; j++) {
-    int64_t brow = j * ldb;
-    vfloat acc[M][DOT_CHAINS] = {};
-    int64_t p = 0;
-    for (; p + STEP <= k; p += STEP) {
-#pragma GCC unroll 8
-      for (int v = 0; v < DOT_CHAINS; v++) {
-        vfloat bv;
-        if constexpr (D == F32) {
-          bv = load_unaligned(static_cast<const float*>(b) + brow + p + v * VL);
-        } else {
-          alignas(ALIGN) float bw[VL];
-          for (int t = 0; t < VL; t++) bw[t] = load_b<D>(b, brow + p + v * VL + t);
-          bv = load_aligned(bw);
-        }
+  vfloat acc[M][R][DOT_CHAINS] = {};
+  int64_t p = 0;
+  for (; p + STEP <= k; p += STEP) {
 #pragma GCC unroll 4
-        for (int i = 0; i < M; i++) acc[i][v] += load_unaligned(a + i * lda + p + v * VL) * bv;
+    for (int v = 0; v < DOT_CHAINS; v++) {
+      vfloat av[M];
+#pragma GCC unroll 4
+      for (int i = 0; i < M; i++) av[i] = load_unaligned(a + i * lda + p + v * VL);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; r++) {
+        const vfloat bv = load_b_vec<D>(b, (j0 + r) * ldb + p + v * VL);
+#pragma GCC unroll 4
+        for (int i = 0; i < M; i++) acc[i][r][v] += av[i] * bv;
       }
     }
+  }
+  for (int r = 0; r < R; r++) {
+    const int64_t brow = (j0 + r) * ldb;
     for (int i = 0; i < M; i++) {
       float sum = 0.f;
       for (int v = 0; v < DOT_CHAINS; v++)
-        for (int l = 0; l < VL; l++) sum += acc[i][v][l];
+        for (int l = 0; l < VL; l++) sum += acc[i][r][v][l];
       for (int64_t q = p; q < k; q++) sum += a[i * lda + q] * load_b<D>(b, brow + q);
       float out = alpha * sum;
-      if (beta != 0.f) out += beta * c[i * ldc + j];
-      c[i * ldc + j] = out;
+      if (beta != 0.f) out += beta * c[i * ldc + j0 + r];
+      c[i * ldc + j0 + r] = out;
     }
   }
+}
+
+// Transposed B (stored (n, k)): each C element is a dot product of two contiguous rows,
+// summed in DOT_CHAINS x VL lanes, then the lanes in a fixed order. Each B row is read
+// (and widened) once for all M rows of A; M is a template argument so the accumulators
+// stay in registers. RB rows of B share each load of A, so a long A row (decode's x, 44 KB
+// at k = 11008, more than L1) is read from L2 once per RB rows instead of once per row.
+// The summation order of each C element does not depend on RB.
+template <DType D, int M>
+void small_m_dots(int64_t n0, int64_t n1, int64_t k, float alpha, const float* a, int64_t lda, const void* b,
+                  int64_t ldb, float beta, float* c, int64_t ldc) {
+  constexpr int RB = M == 1 ? 4 : M == 2 ? 2 : 1;  // 16 accumulator vectors at most
+  int64_t j = n0;
+  for (; j + RB <= n1; j += RB) small_m_dot_block<D, M, RB>(j, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  for (; j < n1; j++) small_m_dot_block<D, M, 1>(j, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 template <DType D>
