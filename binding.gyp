@@ -7,6 +7,7 @@
         "native/memory.cpp",
         "native/threadpool.cpp",
         "native/elementwise.cpp",
+        "native/cast.cpp",
         "native/reduce.cpp",
         "native/embedding.cpp",
         "native/optim.cpp",

@@ -1,7 +1,7 @@
 // Writes a random bf16 llava-hf checkpoint of a named shape (e.g. llava-1.5-7b: ~14 GB) to a
 // directory, for benchmarks and memory tests. Never commit its output.
 // Usage: node --import tsx tools/make_random_checkpoint.ts <config-name> <out-dir> [seed]
-import { namedConfig, NAMED_CONFIGS } from '../src/model/config.js';
+import { namedConfig, NAMED_CONFIGS } from '../src/model/namedConfigs.js';
 import { writeRandomCheckpoint } from '../src/bench/model.js';
 
 const [name, dir, seed] = process.argv.slice(2);

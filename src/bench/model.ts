@@ -4,9 +4,10 @@
 import { existsSync, mkdirSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, tmpdir } from 'node:os';
-import { namedConfig, toLlavaHfConfig, imageTokenCount, type LlavaConfig } from '../model/config.js';
+import { toLlavaHfConfig, imageTokenCount, type LlavaConfig } from '../model/config.js';
+import { namedConfig } from '../model/namedConfigs.js';
 import { expectedWeights, fromCanonicalName } from '../model/weightNames.js';
-import { writeShardedSafetensors, type TensorToWrite } from '../model/safetensors.js';
+import { writeShardedSafetensors, type TensorToWrite } from '../model/safetensorsWriter.js';
 import { loadLlava } from '../model/checkpoint.js';
 import { generate } from '../infer/generate.js';
 import { Rng } from '../tensor/random.js';

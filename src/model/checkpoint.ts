@@ -18,11 +18,10 @@ import {
   openSafetensors,
   readTensorAsF32,
   toTensorDtype,
-  writeShardedSafetensors,
   type SafetensorsCheckpoint,
   type TensorEntry,
-  type TensorToWrite,
 } from './safetensors.js';
+import { writeShardedSafetensors, type TensorToWrite } from './safetensorsWriter.js';
 import { WEIGHT, canonicalizeNames, checkWeightShapes, fromCanonicalName } from './weightNames.js';
 import { LlavaModel } from './llava.js';
 import type { WeightRole, WeightSource } from './modules.js';

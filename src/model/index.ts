@@ -1,6 +1,7 @@
 // The LLaVA model package in one import: configs, weight names, modules, the wrapper, the KV
 // cache and checkpoint I/O. Inference (generation, chat) lives in src/infer.
 export * from './config.js';
+export * from './namedConfigs.js';
 export * from './weightNames.js';
 export * from './modules.js';
 export * from './clipVit.js';
@@ -13,8 +14,7 @@ export {
   SafetensorsError,
   openSafetensors,
   readSafetensorsHeader,
-  writeSafetensors,
-  writeShardedSafetensors,
   type SafetensorsCheckpoint,
   type TensorEntry,
 } from './safetensors.js';
+export { writeSafetensors, writeShardedSafetensors, type TensorToWrite } from './safetensorsWriter.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchCheckpoint, writeRandomCheckpoint } from '../../src/bench/model.js';
 import { loadLlava } from '../../src/model/checkpoint.js';
-import { namedConfig } from '../../src/model/config.js';
+import { namedConfig } from '../../src/model/namedConfigs.js';
 
 test('a random bf16 checkpoint of a named shape loads and benches', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'llava-bench-test-'));

@@ -11,10 +11,8 @@ import {
   DEFAULT_TEXT_CONFIG,
   type HfLayout,
   LLAVA_DEFAULT_VISION_CONFIG,
-  NAMED_CONFIGS,
   featureLayerIndex,
   imageTokenCount,
-  namedConfig,
   parseLlavaHfConfig,
   parseProjectorType,
   projectorTypeName,
@@ -24,6 +22,7 @@ import {
   visionLayersUsed,
   type LlavaConfig,
 } from '../../src/model/config.js';
+import { NAMED_CONFIGS, namedConfig } from '../../src/model/namedConfigs.js';
 
 const FIXTURES = 'test/fixtures/llava-tiny';
 

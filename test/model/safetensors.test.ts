@@ -8,17 +8,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   encodeFloats,
-  encodeSafetensorsHeader,
   openSafetensors,
-  planShards,
   readSafetensorsHeader,
   readTensorAsF32,
   readTensorBytes,
   SafetensorsError,
+} from '../../src/model/safetensors.js';
+import {
+  encodeSafetensorsHeader,
+  planShards,
   writeSafetensors,
   writeShardedSafetensors,
   type TensorToWrite,
-} from '../../src/model/safetensors.js';
+} from '../../src/model/safetensorsWriter.js';
 import { Rng } from '../../src/tensor/random.js';
 
 function tempDir(): string {

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NAMED_CONFIGS, readLlavaHfConfig, type HfLayout, type LlavaConfig } from '../../src/model/config.js';
+import { readLlavaHfConfig, type HfLayout, type LlavaConfig } from '../../src/model/config.js';
+import { NAMED_CONFIGS } from '../../src/model/namedConfigs.js';
 import { readSafetensorsHeader } from '../../src/model/safetensors.js';
 import {
   HF_LAYOUTS,
