@@ -34,7 +34,8 @@ export class Storage {
     readonly backend: Backend,
     readonly ptr: Ptr,
     readonly bytes: number,
-    kind: StorageKind = 'owned',
+    /** 'mapped' memory is a read-only file mapping: kernels must never write to it. */
+    readonly kind: StorageKind = 'owned',
   ) {
     this.held = { backend, ptr, bytes, kind };
     finalizer.register(this, this.held, this);

@@ -102,3 +102,17 @@ test('clipGradNorm scales gradients to the max norm', () =>
     const gc = net.c.grad!.toArray();
     assert.ok(Math.abs(ga[0]! - 3) < 1e-4 && Math.abs(gc[1]! - 4) < 1e-4);
   }));
+
+test('optimisers refuse to update weights that live in a read-only mapped checkpoint', async () => {
+  const { loadLlava } = await import('../../src/model/checkpoint.js');
+  const native = (await import('../../src/backend/native/addon.js')).addonAvailable() ? getBackend('native') : b;
+  const { model } = loadLlava('test/fixtures/llava-tiny/models/f32-v4', { backend: native });
+  const p = model.namedParameters().find(([, q]) => q.trainable && q.value.storage.kind === 'mapped')![1];
+  const loss = T.tidy(() => T.sum(T.mul(p.value, p.value)));
+  T.backward(loss);
+  const opt = new AdamW([p], { lr: 0.1 });
+  assert.throws(() => opt.step(), /read-only memory-mapped checkpoint/);
+  const sgd = new SGD([p], { lr: 0.1 });
+  assert.throws(() => sgd.step(), /read-only memory-mapped checkpoint/);
+  model.dispose();
+});

@@ -3,7 +3,7 @@
 import { zeros, type Tensor } from '../../tensor/tensor.js';
 import { keep } from '../../tensor/scope.js';
 import type { Parameter } from '../parameter.js';
-import { toGroups, zeroGradAll, type Optimizer, type ParamGroup } from './optimizer.js';
+import { assertWritable, toGroups, zeroGradAll, type Optimizer, type ParamGroup } from './optimizer.js';
 
 export interface AdamWOptions {
   readonly lr: number;
@@ -46,6 +46,7 @@ export class AdamW implements Optimizer {
       for (const p of group.params) {
         const g = p.grad;
         if (!g || !p.trainable) continue;
+        assertWritable(p, 'AdamW');
         const state = this.state(p);
         p.value.backend.adamw(p.value.size, p.value.ptr, g.ptr, state.m.ptr, state.v.ptr, {
           lr,

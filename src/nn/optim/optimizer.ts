@@ -30,3 +30,10 @@ export function toGroups(params: readonly Parameter[] | readonly ParamGroup[]): 
 export function zeroGradAll(groups: readonly ParamGroup[]): void {
   for (const g of groups) for (const p of g.params) p.zeroGrad();
 }
+
+/** Throws a clear error (instead of a crash) when an update would write to a read-only mapped weight. */
+export function assertWritable(p: Parameter, where: string): void {
+  if (p.value.storage.kind === 'mapped') {
+    throw new Error(`${where}: a trainable parameter ${p.value.toString()} lives in a read-only memory-mapped checkpoint; load the model writable (f32 copies) to train it`);
+  }
+}

@@ -3,7 +3,7 @@
 import { zeros, type Tensor } from '../../tensor/tensor.js';
 import { keep } from '../../tensor/scope.js';
 import type { Parameter } from '../parameter.js';
-import { toGroups, zeroGradAll, type Optimizer, type ParamGroup } from './optimizer.js';
+import { assertWritable, toGroups, zeroGradAll, type Optimizer, type ParamGroup } from './optimizer.js';
 
 export interface SGDOptions {
   readonly lr: number;
@@ -38,6 +38,7 @@ export class SGD implements Optimizer {
       for (const p of group.params) {
         const g = p.grad;
         if (!g || !p.trainable) continue;
+        assertWritable(p, 'SGD');
         const w = p.value;
         const be = w.backend;
         const shape = w.shape;
