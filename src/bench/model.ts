@@ -4,7 +4,8 @@
 import { existsSync, mkdirSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, tmpdir } from 'node:os';
-import { toLlavaHfConfig, imageTokenCount, type LlavaConfig } from '../model/config.js';
+import { imageTokenCount, type LlavaConfig } from '../model/config.js';
+import { toLlavaHfConfig } from '../model/configWrite.js';
 import { namedConfig } from '../model/namedConfigs.js';
 import { expectedWeights, fromCanonicalName } from '../model/weightNames.js';
 import { writeShardedSafetensors, type TensorToWrite } from '../model/safetensorsWriter.js';

@@ -11,7 +11,8 @@ import { contiguous } from '../tensor/ops/view.js';
 import { DTYPE_BYTES, type DType } from '../tensor/dtype.js';
 import { defaultBackend } from '../backend/index.js';
 import type { Backend } from '../backend/types.js';
-import { readLlavaHfConfig, toLlavaHfConfig, type HfLayout, type HfTorchDtype, type LlavaConfig } from './config.js';
+import { readLlavaHfConfig, type HfLayout, type LlavaConfig } from './config.js';
+import { toLlavaHfConfig, type HfTorchDtype } from './configWrite.js';
 import {
   SafetensorsError,
   fromTensorDtype,

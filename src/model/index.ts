@@ -2,6 +2,7 @@
 // cache and checkpoint I/O. Inference (generation, chat) lives in src/infer.
 export * from './config.js';
 export * from './namedConfigs.js';
+export * from './configWrite.js';
 export * from './weightNames.js';
 export * from './modules.js';
 export * from './clipVit.js';

@@ -17,11 +17,11 @@ import {
   parseProjectorType,
   projectorTypeName,
   readLlavaHfConfig,
-  toLlavaHfConfig,
   validateLlavaConfig,
   visionLayersUsed,
   type LlavaConfig,
 } from '../../src/model/config.js';
+import { toLlavaHfConfig } from '../../src/model/configWrite.js';
 import { NAMED_CONFIGS, namedConfig } from '../../src/model/namedConfigs.js';
 
 const FIXTURES = 'test/fixtures/llava-tiny';
