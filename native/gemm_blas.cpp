@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdlib>
 #include <mutex>
+#include "openblas_paths.h"
 
 namespace llava {
 namespace {
@@ -19,18 +20,6 @@ using SgemmFn = void (*)(int order, int transA, int transB, int m, int n, int k,
                          const float* b, int ldb, float beta, float* c, int ldc);
 using SetThreadsFn = void (*)(int n);
 
-// The generic names first, then Debian's alternatives folders (pthread first: the openmp
-// variant's threads may keep spinning against our pool).
-const char* const LIBRARY_CANDIDATES[] = {
-    "libopenblas.so.0",
-    "libopenblas.so",
-    "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
-    "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3",
-    "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
-    "/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3",
-    "/usr/lib/x86_64-linux-gnu/openblas-serial/libopenblas.so.0",
-    "/usr/lib/x86_64-linux-gnu/openblas-serial/libblas.so.3",
-};
 
 // OpenBLAS workers spin for 2^timeout cycles after each call before they sleep; the
 // default (2^28, ~0.1 s) keeps one spinning through the pool kernels that follow and
@@ -69,7 +58,7 @@ Blas& blas() {
     b.disabled = env_disables_blas();
     if (!std::getenv("OPENBLAS_THREAD_TIMEOUT") && !std::getenv("GOTO_THREAD_TIMEOUT"))
       setenv("OPENBLAS_THREAD_TIMEOUT", BLAS_THREAD_TIMEOUT, 0);
-    for (const char* path : LIBRARY_CANDIDATES) {
+    for (const char* path : OPENBLAS_CANDIDATES) {
       void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
       if (!lib) continue;
       auto sgemm = reinterpret_cast<SgemmFn>(dlsym(lib, "cblas_sgemm"));

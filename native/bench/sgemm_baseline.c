@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "../openblas_paths.h"
 
 /* CBLAS enum values (cblas.h), spelled out so no header is needed. */
 enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
@@ -19,17 +20,6 @@ typedef void (*sgemm_fn)(int order, int transA, int transB, int m, int n, int k,
                          const float* b, int ldb, float beta, float* c, int ldc);
 typedef void (*set_threads_fn)(int n);
 
-/* Same search order as native/gemm_blas.cpp. */
-static const char* const LIBRARY_CANDIDATES[] = {
-    "libopenblas.so.0",
-    "libopenblas.so",
-    "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
-    "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3",
-    "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
-    "/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3",
-    "/usr/lib/x86_64-linux-gnu/openblas-serial/libopenblas.so.0",
-    "/usr/lib/x86_64-linux-gnu/openblas-serial/libblas.so.3",
-};
 enum { WARMUP_RUNS = 2, DEFAULT_REPS = 7, DEFAULT_THREADS = 2 };
 
 static sgemm_fn sgemm;
@@ -144,9 +134,9 @@ int main(int argc, char** argv) {
   }
   void* lib = NULL;
   const char* loaded = NULL;
-  for (size_t i = 0; i < sizeof LIBRARY_CANDIDATES / sizeof *LIBRARY_CANDIDATES && !lib; i++) {
-    lib = dlopen(LIBRARY_CANDIDATES[i], RTLD_NOW | RTLD_LOCAL);
-    if (lib) loaded = LIBRARY_CANDIDATES[i];
+  for (size_t i = 0; i < sizeof OPENBLAS_CANDIDATES / sizeof *OPENBLAS_CANDIDATES && !lib; i++) {
+    lib = dlopen(OPENBLAS_CANDIDATES[i], RTLD_NOW | RTLD_LOCAL);
+    if (lib) loaded = OPENBLAS_CANDIDATES[i];
   }
   if (!lib) {
     printf("{\"unavailable\":\"no OpenBLAS library found (tried libopenblas.so.0 and the Debian openblas-* paths)\"}\n");

@@ -84,7 +84,9 @@ function parseLines(stdout: string): Record<string, unknown>[] {
 async function compileBaseline(): Promise<string | { unavailable: string }> {
   const source = join(packageRoot(), SOURCE);
   if (!existsSync(source)) return { unavailable: `${source} is missing` };
-  const hash = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 16);
+  // The source includes native/openblas_paths.h: both decide the binary.
+  const header = join(packageRoot(), 'native', 'openblas_paths.h');
+  const hash = createHash('sha256').update(readFileSync(source)).update(readFileSync(header)).digest('hex').slice(0, 16);
   const binary = join(CACHE_DIR, `sgemm_baseline-${hash}`);
   if (existsSync(binary)) return binary;
   mkdirSync(CACHE_DIR, { recursive: true });
