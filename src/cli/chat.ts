@@ -4,11 +4,12 @@ import type { Command } from 'commander';
 import { createInterface } from 'node:readline';
 import { ChatSession } from '../infer/chat.js';
 import { LlavaPipeline } from '../infer/pipeline.js';
-import { addSamplingFlags, parseSamplingFlags, type SamplingFlags } from '../infer/options.js';
+import { addImageAspectFlag, addSamplingFlags, parseImageAspectFlag, parseSamplingFlags, type SamplingFlags } from '../infer/options.js';
 
 interface ChatFlags extends SamplingFlags {
   model: string;
   image?: string;
+  imageAspect?: string;
 }
 
 const HELP = 'commands: /image PATH (new image, history cleared), /reset (clear history), /quit';
@@ -47,9 +48,9 @@ export function register(program: Command): void {
     .description('chat about an image with a llava-hf checkpoint (reads messages from stdin)')
     .requiredOption('--model <dir>', 'llava-hf model directory')
     .option('--image <path>', 'image to talk about (or /image PATH later)');
-  addSamplingFlags(cmd).action(async (flags: ChatFlags) => {
+  addSamplingFlags(addImageAspectFlag(cmd)).action(async (flags: ChatFlags) => {
     const options = parseSamplingFlags(flags);
-    const pipeline = LlavaPipeline.load(flags.model);
+    const pipeline = LlavaPipeline.load(flags.model, { imageAspect: parseImageAspectFlag(flags.imageAspect) });
     const session = new ChatSession(pipeline, options);
     if (flags.image) await session.setImage(flags.image);
     const interactive = process.stdin.isTTY === true;

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { writeNpy } from '../data/npy.js';
 import { LlavaPipeline } from '../infer/pipeline.js';
-import { addSamplingFlags, parseSamplingFlags, type SamplingFlags } from '../infer/options.js';
+import { addImageAspectFlag, addSamplingFlags, parseImageAspectFlag, parseSamplingFlags, type SamplingFlags } from '../infer/options.js';
 import { DEFAULT_IMAGE_TOKEN } from '../data/constants.js';
 
 interface GenerateFlags extends SamplingFlags {
@@ -12,6 +12,7 @@ interface GenerateFlags extends SamplingFlags {
   prompt: string;
   json?: boolean;
   logitsOut?: string;
+  imageAspect?: string;
 }
 
 export function register(program: Command): void {
@@ -23,12 +24,12 @@ export function register(program: Command): void {
     .requiredOption('--prompt <text>', 'the question')
     .option('--json', 'print {"text", "token_ids", "prompt_ids"} instead of streaming text')
     .option('--logits-out <file.npy>', 'write the float32 logits [T, V] of the prompt forward pass');
-  addSamplingFlags(cmd).action(async (flags: GenerateFlags) => {
+  addSamplingFlags(addImageAspectFlag(cmd)).action(async (flags: GenerateFlags) => {
     const options = parseSamplingFlags(flags);
-    const pipeline = LlavaPipeline.load(flags.model);
+    const pipeline = LlavaPipeline.load(flags.model, { imageAspect: parseImageAspectFlag(flags.imageAspect) });
     const pixels = flags.image ? await pipeline.pixelValues(flags.image) : undefined;
     const text = pixels ? `${DEFAULT_IMAGE_TOKEN}\n${flags.prompt}` : flags.prompt;
-    const promptIds = pipeline.promptIds([{ role: 'user', text }]);
+    const promptIds = pipeline.promptIds([{ role: 'user', text }], { withImage: pixels !== undefined });
     const stream = pipeline.tokenizer.createStreamDecoder();
     const result = pipeline.generate(promptIds, pixels, {
       ...options,

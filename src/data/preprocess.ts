@@ -235,6 +235,36 @@ function toPixelValues(img: RgbImage, cfg: ImageProcessorConfig): PixelValues {
   return { channels: 3, height: img.height, width: img.width, data };
 }
 
+/** How a non-square image becomes square: LLaVA's pad, llava-hf's crop, or what the processor config says. */
+export type ImageAspect = 'pad' | 'crop' | 'auto';
+
+/** The accepted values of ImageAspect, for flag validation. */
+export const IMAGE_ASPECTS: readonly ImageAspect[] = ['pad', 'crop', 'auto'];
+
+/**
+ * The processor config for an aspect choice: `pad` is original LLaVA's expand-to-square with the
+ * mean colour before the resize and centre crop; `crop` is the plain shortest-edge resize and
+ * centre crop; `auto` leaves preprocessor_config.json's own choice.
+ */
+export function withImageAspect(cfg: ImageProcessorConfig, aspect: ImageAspect): ImageProcessorConfig {
+  switch (aspect) {
+    case 'auto':
+      return cfg;
+    case 'pad':
+      return { ...cfg, doPad: true };
+    case 'crop':
+      return { ...cfg, doPad: false };
+    default:
+      return aspect satisfies never;
+  }
+}
+
+/** Checks a user-given aspect name. */
+export function parseImageAspect(name: string): ImageAspect {
+  if (!(IMAGE_ASPECTS as readonly string[]).includes(name)) throw new Error(`--image-aspect must be one of ${IMAGE_ASPECTS.join(', ')}, got '${name}'`);
+  return name as ImageAspect;
+}
+
 /** Runs every enabled step on a decoded RGB image. */
 export function preprocessRgb(img: RgbImage, cfg: ImageProcessorConfig): PixelValues {
   let current = img;

@@ -46,7 +46,8 @@ export const TEMPLATES: { readonly [N in TemplateName]: ConversationTemplate } =
   plain: { name: 'plain', style: 'plain', system: '', userRole: '', assistantRole: '', userSeparator: '', assistantSeparator: '\n' },
   vicuna_v1: { name: 'vicuna_v1', style: 'two_separators', system: VICUNA_SYSTEM, userRole: 'USER', assistantRole: 'ASSISTANT', userSeparator: ' ', assistantSeparator: '</s>' },
   llava_v1: { name: 'llava_v1', style: 'two_separators', system: LLAVA_V1_SYSTEM, userRole: 'USER', assistantRole: 'ASSISTANT', userSeparator: ' ', assistantSeparator: '</s>' },
-  llava_hf: { name: 'llava_hf', style: 'two_separators', system: '', userRole: 'USER', assistantRole: 'ASSISTANT', userSeparator: ' ', assistantSeparator: '</s>' },
+  // The published llava-1.5-hf chat template ends every turn, the assistant's too, with a space (no `</s>`).
+  llava_hf: { name: 'llava_hf', style: 'two_separators', system: '', userRole: 'USER', assistantRole: 'ASSISTANT', userSeparator: ' ', assistantSeparator: ' ' },
 };
 
 /** Looks a template up by name, with an error listing the known ones. */

@@ -158,13 +158,19 @@ export class LlavaTokenizer {
     return this.inner.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
   }
 
-  /** Ids to text. */
+  /**
+   * Ids to text. Ids past the tokenizer's vocabulary are dropped without error, as transformers'
+   * tokenizers do: checkpoints pad their embedding rows (llava-1.5-hf: 32064 rows, 32002 tokens)
+   * and a sampler can pick a padding row. Negative or fractional ids are errors.
+   */
   decode(ids: readonly number[], options: TokenDecodeOptions = {}): string {
-    const kept = options.skipSpecialTokens ? ids.filter((id) => !this.specialIds.has(id)) : [...ids];
-    if (kept.length === 0) return '';
-    for (const id of kept) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new TokenizerError(`decode: id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
+    const kept: number[] = [];
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0) throw new TokenizerError(`decode: id ${id} is not a token id`);
+      if (id >= this.vocabSize || (options.skipSpecialTokens && this.specialIds.has(id))) continue;
+      kept.push(id);
     }
+    if (kept.length === 0) return '';
     return this.inner.decode(kept, { skip_special_tokens: false });
   }
 

@@ -45,7 +45,7 @@ export class ChatSession {
 
   /** Prompt ids for the history plus a new user message. */
   promptIds(message: string): number[] {
-    return this.pipeline.promptIds(this.withUser(message));
+    return this.pipeline.promptIds(this.withUser(message), { withImage: this.pixels !== undefined });
   }
 
   private withUser(message: string): Turn[] {
@@ -55,9 +55,10 @@ export class ChatSession {
 
   /** Answers a user message; onText receives the reply as it is generated. */
   reply(message: string, onText?: (text: string) => void): GenerationResult & { reply: string } {
-    if (message.includes(DEFAULT_IMAGE_TOKEN)) throw new Error(`messages cannot contain ${DEFAULT_IMAGE_TOKEN}; use /image PATH`);
+    // Without an image `<image>` is an ordinary token (as in transformers); with one it would ask for a second image.
+    if (this.pixels && message.includes(DEFAULT_IMAGE_TOKEN)) throw new Error(`messages cannot contain ${DEFAULT_IMAGE_TOKEN} while an image is set; use /image PATH`);
     const turns = this.withUser(message);
-    const ids = this.pipeline.promptIds(turns);
+    const ids = this.pipeline.promptIds(turns, { withImage: this.pixels !== undefined });
     const stream = this.pipeline.tokenizer.createStreamDecoder();
     const stops = this.options.stopStrings ?? CHAT_STOP_STRINGS;
     const held = new StopStringHoldback(stops);

@@ -7,17 +7,31 @@ import { tensor } from '../tensor/tensor.js';
 import type { Backend } from '../backend/types.js';
 import { chatMessagesFromTurns, loadChatTemplate, renderChatTemplate, type CompiledChatTemplate } from '../data/chatTemplate.js';
 import { tokenizeWithImages, PLACEHOLDER, type ImageConvention } from '../data/labels.js';
-import { CLIP_336_PROCESSOR, loadImageProcessorConfig, preprocessImage, type ImageProcessorConfig } from '../data/preprocess.js';
+import { CLIP_336_PROCESSOR, loadImageProcessorConfig, preprocessImage, withImageAspect, type ImageAspect, type ImageProcessorConfig } from '../data/preprocess.js';
 import { renderConversation, TEMPLATES, type Turn } from '../data/templates.js';
 import { LlavaTokenizer } from '../data/tokenizer.js';
-import { DEFAULT_IMAGE_TOKEN } from '../data/constants.js';
+import { DEFAULT_IMAGE_TOKEN, IMAGE_TOKEN_INDEX } from '../data/constants.js';
 import { loadLlava, type LoadedLlava } from '../model/checkpoint.js';
 import type { LlavaModel } from '../model/llava.js';
 import { imageTokenCount } from '../model/config.js';
 import { generate, type GenerateOptions, type GenerationResult } from './generate.js';
+import { readGenerationConfig, resolveGenerateOptions, type GenerationConfig } from './generationConfig.js';
 
 /** File holding the image processor settings in a llava-hf directory. */
 const PREPROCESSOR_FILE = 'preprocessor_config.json';
+
+/** Options of LlavaPipeline.load. */
+export interface PipelineOptions {
+  readonly backend?: Backend;
+  /** How non-square images become square (default 'auto': as preprocessor_config.json says). */
+  readonly imageAspect?: ImageAspect;
+}
+
+/** What a prompt carries besides its text. */
+export interface PromptOptions {
+  /** An image goes with the prompt: its `<image>` becomes the visual token slots. Otherwise `<image>` is an ordinary token. */
+  readonly withImage: boolean;
+}
 
 /** Model plus everything needed to go from text and an image file to an answer. */
 export class LlavaPipeline {
@@ -27,15 +41,18 @@ export class LlavaPipeline {
     readonly processor: ImageProcessorConfig,
     /** The checkpoint's chat template; undefined falls back to the llava-hf 1.5 prompt. */
     readonly chatTemplate: CompiledChatTemplate | undefined,
+    /** generation_config.json, when the directory has one. */
+    readonly generationConfig: GenerationConfig | undefined,
   ) {}
 
-  /** Loads model, tokenizer, processor and template from a llava-hf directory. */
-  static load(dir: string, options: { backend?: Backend } = {}): LlavaPipeline {
-    const loaded = loadLlava(dir, options);
+  /** Loads model, tokenizer, processor, template and generation defaults from a llava-hf directory. */
+  static load(dir: string, options: PipelineOptions = {}): LlavaPipeline {
+    const loaded = loadLlava(dir, { backend: options.backend });
     const tokenizer = LlavaTokenizer.fromDir(dir);
     const processorPath = join(dir, PREPROCESSOR_FILE);
     const processor = existsSync(processorPath) ? loadImageProcessorConfig(processorPath) : CLIP_336_PROCESSOR;
-    const pipeline = new LlavaPipeline(loaded, tokenizer, processor, loadChatTemplate(dir));
+    const aspect = withImageAspect(processor, options.imageAspect ?? 'auto');
+    const pipeline = new LlavaPipeline(loaded, tokenizer, aspect, loadChatTemplate(dir), readGenerationConfig(dir));
     pipeline.checkImageToken();
     return pipeline;
   }
@@ -64,9 +81,17 @@ export class LlavaPipeline {
     return renderChatTemplate(this.chatTemplate, chatMessagesFromTurns(turns), { bosToken: this.tokenizer.bosToken, eosToken: this.tokenizer.eosToken });
   }
 
-  /** Input ids of a conversation ending with a user turn (images expanded or as -200). */
-  promptIds(turns: readonly Turn[]): number[] {
-    return tokenizeWithImages(this.promptText(turns), this.tokenizer, this.imageConvention);
+  /**
+   * Input ids of a conversation ending with a user turn: with an image, `<image>` is expanded (or
+   * -200); without one it is an ordinary token, as in transformers. No BOS is added when the
+   * rendered template already starts with it (transformers' processor does the same).
+   */
+  promptIds(turns: readonly Turn[], options: PromptOptions): number[] {
+    const text = this.promptText(turns);
+    const bos = this.tokenizer.bosToken;
+    const addSpecialTokens = !(bos !== undefined && bos !== '' && text.startsWith(bos));
+    if (!options.withImage) return this.tokenizer.encode(text, { addSpecialTokens });
+    return tokenizeWithImages(text, this.tokenizer, this.imageConvention, { addSpecialTokens });
   }
 
   /** Decodes and preprocesses an image file into pixel values (1, 3, H, W). */
@@ -80,10 +105,20 @@ export class LlavaPipeline {
     return this.tokenizer.decode(ids, { skipSpecialTokens: true });
   }
 
+  /**
+   * The options a generation runs with: `options` over generation_config.json over transformers'
+   * defaults; EOS ids from the file, else config.json's and the tokenizer's.
+   */
+  generateOptions(options: GenerateOptions, promptLength: number): GenerateOptions {
+    const resolved = resolveGenerateOptions(this.generationConfig, options, promptLength);
+    return { decode: (ids) => this.decode(ids), ...resolved, eosTokenIds: resolved.eosTokenIds ?? eosIds(this) };
+  }
+
   /** Generates an answer for prompt ids and optional pixel values. */
   generate(inputIds: readonly number[], pixelValues: Tensor | undefined, options: GenerateOptions = {}): GenerationResult {
-    const eos = options.eosTokenIds ?? eosIds(this);
-    return generate(this.model, { inputIds, pixelValues }, { decode: (ids) => this.decode(ids), ...options, eosTokenIds: eos });
+    const L = this.model.tokensPerImage;
+    const positions = inputIds.reduce((n, id) => n + (id === IMAGE_TOKEN_INDEX ? L : 1), 0);
+    return generate(this.model, { inputIds, pixelValues }, this.generateOptions(options, positions));
   }
 
   dispose(): void {

@@ -403,7 +403,9 @@ export function parseLlavaHfConfig(json: unknown, source = 'config.json'): Llava
   const bias = f.bool('multimodal_projector_bias', DEFAULT_PROJECTOR_CONFIG.bias);
   const act = f.oneOf('projector_hidden_act', ACTIVATIONS, DEFAULT_PROJECTOR_CONFIG.hiddenAct);
   const projectorType = f.string('mm_projector_type');
-  const text = parseTextConfig(f.object('text_config'));
+  const parsedText = parseTextConfig(f.object('text_config'));
+  // transformers ties the LM head to the embeddings when either level of the config says so.
+  const text = f.bool('tie_word_embeddings', false) ? { ...parsedText, tieWordEmbeddings: true } : parsedText;
   const config: LlavaConfig = {
     vision: parseVisionConfig(f.object('vision_config')),
     projector: projectorType ? parseProjectorTypeAt(projectorType, bias, source) : { depth: 2, hiddenAct: act, bias },

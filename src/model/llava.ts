@@ -101,8 +101,11 @@ export class LlavaModel extends Module {
     return tidy(() => this.projector.forward(this.imageFeatures(pixels)));
   }
 
-  /** Splits ids into text runs and image slots (either image convention). */
-  segments(ids: readonly number[], labels?: readonly number[]): Segment[] {
+  /**
+   * Splits ids into text runs and image slots (either image convention). Without images, `<image>`
+   * ids are ordinary tokens embedded from their own row, as in transformers; -200 needs an image.
+   */
+  segments(ids: readonly number[], labels?: readonly number[], imagesGiven = true): Segment[] {
     const L = this.tokensPerImage;
     const imageId = this.config.imageTokenId;
     const out: Segment[] = [];
@@ -113,7 +116,7 @@ export class LlavaModel extends Module {
     };
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      if (id === IMAGE_TOKEN_INDEX || id === imageId) {
+      if (id === IMAGE_TOKEN_INDEX || (imagesGiven && id === imageId)) {
         const run = id === IMAGE_TOKEN_INDEX ? 1 : L;
         if (id === imageId && (ids.length - i < L || !ids.slice(i, i + L).every((x) => x === imageId))) {
           throw new Error(`input ids: image token ${imageId} at position ${i} is not followed by ${L - 1} more (an image takes ${L} tokens)`);
@@ -139,7 +142,7 @@ export class LlavaModel extends Module {
    */
   spliceSequence(ids: readonly number[], features: Tensor | undefined, firstImage: number, labels?: readonly number[]): SplicedSequence & { images: number } {
     if (labels && labels.length !== ids.length) throw new Error(`labels: ${labels.length} entries for ${ids.length} ids`);
-    const segs = this.segments(ids, labels);
+    const segs = this.segments(ids, labels, features !== undefined);
     let images = 0;
     const outLabels: number[] = [];
     const embeds = tidy(() => {

@@ -9,33 +9,50 @@ import { join } from 'node:path';
 import { ChatTemplateError, chatMessagesFromTurns, compileChatTemplate, loadChatTemplate, renderChatTemplate } from '../../src/data/chatTemplate.js';
 import { llavaHfPrompt, renderConversation, TEMPLATES, type Turn } from '../../src/data/templates.js';
 
-/** A multimodal template in the llava-hf 1.5 shape: ROLE: then images, then text; assistant turns end with eos. */
-const MULTIMODAL = [
-  '{%- for m in messages -%}',
-  "{{ (m.role | upper) + ': ' }}",
-  '{%- for part in m.content if part.type == "image" %}<image>\n{% endfor -%}',
-  '{%- for part in m.content if part.type == "text" %}{{ part.text }}{% endfor -%}',
-  '{%- if m.role == "assistant" %}{{ eos_token }}{% else %} {% endif -%}',
-  '{%- endfor -%}',
-  '{%- if add_generation_prompt %}ASSISTANT:{% endif -%}',
-].join('');
+/**
+ * The chat template published with llava-hf/llava-1.5-7b-hf (chat_template.json), as text: role,
+ * images, then each text part followed by a space, assistant text inside a generation block.
+ */
+const LLAVA_15_HF_PUBLISHED =
+  "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}{% endif %}" +
+  "{# Render all images first #}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\\n' }}{% endfor %}" +
+  "{# Render all text next #}{% if message['role'] != 'assistant' %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}{% endfor %}" +
+  "{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{% generation %}{{ content['text'] + ' '}}{% endgeneration %}{% endfor %}{% endif %}" +
+  "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";
 
 /** A text-only template reading string contents. */
 const TEXT_ONLY = "{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('no system role') }}{% endif %}[{{ m.role }}] {{ m.content }}\n{% endfor %}";
 
-test('a llava-hf style template renders the same prompt as the built-in llava_hf template', () => {
-  const compiled = compileChatTemplate(MULTIMODAL, 'test-template');
+test('the built-in llava_hf template renders what the published llava-1.5-hf Jinja template renders', () => {
+  const compiled = compileChatTemplate(LLAVA_15_HF_PUBLISHED, 'llava-1.5-hf');
   const single = chatMessagesFromTurns([{ role: 'user', text: '<image>\nWhat is shown?' }]);
   assert.deepEqual(single[0]!.content, [{ type: 'image' }, { type: 'text', text: 'What is shown?' }]);
   assert.equal(renderChatTemplate(compiled, single), llavaHfPrompt('What is shown?'));
-  const turns: Turn[] = [
-    { role: 'user', text: '<image>\nWhat is shown?' },
-    { role: 'assistant', text: 'A taxi.' },
-    { role: 'user', text: 'What colour?' },
+  assert.equal(llavaHfPrompt('What is shown?'), 'USER: <image>\nWhat is shown? ASSISTANT:');
+  const conversations: Turn[][] = [
+    [{ role: 'user', text: 'Hello' }],
+    [
+      { role: 'user', text: '<image>\nWhat is shown?' },
+      { role: 'assistant', text: 'A taxi.' },
+      { role: 'user', text: 'What colour?' },
+    ],
+    [
+      { role: 'user', text: '<image>\nDescribe it.' },
+      { role: 'assistant', text: 'Two cats on a sofa.' },
+      { role: 'user', text: 'How many?' },
+      { role: 'assistant', text: 'Two.' },
+      { role: 'user', text: 'And dogs?' },
+    ],
   ];
+  for (const turns of conversations) {
+    const published = renderChatTemplate(compiled, chatMessagesFromTurns(turns), { eosToken: '</s>', bosToken: '<s>' });
+    assert.equal(renderConversation(turns, TEMPLATES.llava_hf, { addGenerationPrompt: true }), published);
+    assert.ok(!published.includes('</s>'), 'assistant turns end with a space, not </s>');
+  }
+  const history = conversations[2]!.slice(0, 4);
   assert.equal(
-    renderChatTemplate(compiled, chatMessagesFromTurns(turns), { eosToken: '</s>' }),
-    renderConversation(turns, TEMPLATES.llava_hf, { addGenerationPrompt: true }),
+    renderConversation(history, TEMPLATES.llava_hf),
+    renderChatTemplate(compiled, chatMessagesFromTurns(history), { addGenerationPrompt: false }),
   );
   assert.equal(renderChatTemplate(compiled, single, { addGenerationPrompt: false }), 'USER: <image>\nWhat is shown? ');
 });

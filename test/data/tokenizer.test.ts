@@ -105,6 +105,16 @@ test('flush emits a dangling partial character at the end of generation', () => 
   assert.equal(stream.flush(), '\uFFFD');
 });
 
+test('ids past the tokenizer vocabulary (padded model rows) decode to nothing, in decode and streaming', () => {
+  const tok = LlavaTokenizer.fromJson(tinyTokenizerJson(), {}, 'tiny');
+  const past = tok.vocabSize + 5;
+  assert.equal(tok.decode([ID('▁hi'), past, tok.vocabSize, ID('▁hi')]), tok.decode([ID('▁hi'), ID('▁hi')]));
+  assert.equal(tok.decode([past], { skipSpecialTokens: true }), '');
+  const stream = tok.createStreamDecoder();
+  const pieces = [ID('▁hi'), past, ID('▁hi')].map((id) => stream.push(id));
+  assert.equal(pieces.join('') + stream.flush(), tok.decode([ID('▁hi'), ID('▁hi')]));
+});
+
 test('tokenizer errors name the file and the problem', () => {
   const dir = mkdtempSync(join(tmpdir(), 'llava-tok-'));
   try {
@@ -115,7 +125,7 @@ test('tokenizer errors name the file and the problem', () => {
     writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ eos_token: 7 }));
     assert.throws(() => LlavaTokenizer.fromDir(dir), /tokenizer\.json: eos_token = 7 is neither a string nor \{content\}/);
     const tok = LlavaTokenizer.fromJson(tinyTokenizerJson());
-    assert.throws(() => tok.decode([99999]), /id 99999 is outside the vocabulary/);
+    assert.throws(() => tok.decode([-1]), /id -1 is not a token id/);
     assert.equal(tok.decode([]), '');
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -68,12 +68,12 @@ test('a chat session keeps history in the template, /reset clears it, images err
   assert.equal(streamed, first.text);
   assert.equal(session.history.length, 2);
   const second = session.promptIds('And then?');
-  const expect = pipeline.promptIds([...session.history, { role: 'user', text: 'And then?' }]);
+  const expect = pipeline.promptIds([...session.history, { role: 'user', text: 'And then?' }], { withImage: true });
   assert.deepEqual(second, expect);
   assert.ok(pipeline.promptText(session.history.concat({ role: 'user', text: 'x' })).includes('Hello there'));
   session.reset();
   assert.equal(session.history.length, 0);
-  assert.throws(() => session.reply('<image> again'), /use \/image PATH/);
+  assert.throws(() => session.reply('<image> again'), /while an image is set; use \/image PATH/);
 
   const dir = tempDir(t);
   const notImage = join(dir, 'notes.png');

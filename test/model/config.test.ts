@@ -116,6 +116,15 @@ test('absent sub-configs take LlavaConfig defaults (CLIP-L/336 vision, LLaMA-7B 
   assert.deepEqual(c.projector, { depth: 2, hiddenAct: 'gelu', bias: true });
 });
 
+test('tie_word_embeddings ties the LM head when either the top level or text_config says so', () => {
+  assert.equal(parseLlavaHfConfig(LLAVA_15_7B_HF).text.tieWordEmbeddings, false);
+  assert.equal(parseLlavaHfConfig(edited('tie_word_embeddings', true)).text.tieWordEmbeddings, true, 'top level');
+  assert.equal(parseLlavaHfConfig(edited('text_config.tie_word_embeddings', true)).text.tieWordEmbeddings, true, 'text_config');
+  const both = edited('tie_word_embeddings', false);
+  (both.text_config as Record<string, unknown>).tie_word_embeddings = true;
+  assert.equal(parseLlavaHfConfig(both).text.tieWordEmbeddings, true, 'a false top level does not untie text_config');
+});
+
 test('5.x rope_parameters and image_token_id are read', () => {
   const v5 = edited('text_config.rope_parameters', { rope_type: 'default', rope_theta: 500000 });
   delete v5['image_token_index'];

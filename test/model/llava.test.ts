@@ -102,7 +102,7 @@ test('labels give the shifted mean loss; gradients reach projector and LLM, not 
 test('bad inputs: image count, a short run of image tokens, ids outside the vocabulary, a prompt over the context', () => {
   withModel((m) => {
     const px = pixelTensor(shapes);
-    assert.throws(() => m.forward({ inputIds: [shapes.inputIds] }), /more images than the 0 given/);
+    assert.throws(() => m.forward({ inputIds: [[1, IMAGE_TOKEN_INDEX, 5]] }), /more images than the 0 given/);
     assert.throws(() => m.forward({ inputIds: [[1, 2, 3]], pixelValues: px }), /1 images given but the input ids hold 0 image slots/);
     assert.throws(() => m.forward({ inputIds: [[1, IMAGE_ID, IMAGE_ID, 5]], pixelValues: px }), /image token 379 at position 1 is not followed by 15 more/);
     assert.throws(() => m.forward({ inputIds: [[1, 5, IMAGE_ID, IMAGE_ID]], pixelValues: px }), /image token 379 at position 2 is not followed by 15 more/);
