@@ -20,9 +20,10 @@ Model facts (read from transformers' modeling_llava.py / modeling_clip.py / mode
 - Projector: linear_1 -> projector_hidden_act ("gelu" = exact erf GELU) -> linear_2.
 - Llama: RMSNorm (mean of squares, eps from config), rotary in rotate_half layout
   (cos/sin of cat(freqs, freqs)), grouped-query attention (query head h reads kv head
-  h // (heads / kv_heads)), causal softmax, SwiGLU down(silu(gate) * up), final norm, lm_head.
+  h // (heads / kv_heads)), causal softmax, SwiGLU down(silu(gate) * up), final norm, lm_head
+  (embed_tokens when text_config.tie_word_embeddings).
 - Image tokens: every position holding image_token_index gets the next projected feature row.
-Numerics: goldens are computed in float64 from the stored weights (bf16 weights widened
+Numerics: goldens are computed in float64 from the stored weights (bf16/f16 weights widened
 exactly), so they carry no float32 rounding of their own; pixel values are float32 as
 CLIPImageProcessor produces them.
 """
@@ -407,8 +408,9 @@ TINY_MERGES = 48
 GREEDY_STEPS = 8
 WEIGHT_SEED = 20240605
 MAX_SEED_TRIES = 50
-PARITY_RELATIVE_TOLERANCE = 1e-4  # the bound the TypeScript parity tests use
-MIN_RELATIVE_GAP = 2e-3  # greedy goldens must not hinge on near-ties (TS tolerance is 1e-4 relative)
+# max|diff| / max|golden| per stored dtype: the bounds of test/model/fixtures.ts (PARITY_BOUNDS)
+PARITY_RELATIVE_TOLERANCE = {"float32": 2e-6, "bfloat16": 2.1e-6, "float16": 2.1e-6}
+MIN_RELATIVE_GAP = 2e-3  # greedy goldens must not hinge on near-ties (1000x the parity bounds)
 
 # name -> (image builder size, prompt). Images are drawn here; prompts are ours.
 CASES = [
@@ -502,11 +504,12 @@ class NearTieError(RuntimeError):
 class Variant:
     name: str  # directory under models/
     layout: str  # transformers-4 | transformers-5
-    dtype: str  # float32 | bfloat16
+    dtype: str  # float32 | bfloat16 | float16
     golden: str  # directory under golden/
     feature_layer: int
     strategy: str
     pad_to_square: bool
+    tied: bool = False  # text_config.tie_word_embeddings: no lm_head tensor, the head is embed_tokens
 
 
 VARIANTS = [
@@ -517,6 +520,14 @@ VARIANTS = [
     Variant("full-v4", "transformers-4", "float32", "full", -1, "full", True),
 ]
 
+# Written after VARIANTS, each with its own golden set, so adding them leaves every file above
+# byte-identical: they start from the same weight seed and only move on to the next seed
+# (recorded as the model's weight_seed in manifest.json) if their own goldens hit a near-tie.
+EXTRA_VARIANTS = [
+    Variant("f16-v5", "transformers-5", "float16", "f16", -2, "default", False),  # llava-1.5-hf ships float16
+    Variant("tied-v4", "transformers-4", "float32", "tied", -2, "default", False, tied=True),
+]
+
 
 def hf_config(v: Variant, vocab_size: int, image_token: int, pad_token: int) -> dict:
     """config.json as transformers 4.x / 5.x would save it, leaving out fields that have defaults."""
@@ -524,6 +535,8 @@ def hf_config(v: Variant, vocab_size: int, image_token: int, pad_token: int) -> 
     dtype_key = "dtype" if is_v5 else "torch_dtype"
     text = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": vocab_size,
             **{k: val for k, val in TINY_TEXT.items() if k != "rope_theta"}, dtype_key: v.dtype}
+    if v.tied:
+        text["tie_word_embeddings"] = True  # where LlamaConfig (and our loaders) read it; untied configs omit it
     if is_v5:
         text["rope_parameters"] = {"rope_type": "default", "rope_theta": TINY_TEXT["rope_theta"]}
     else:
@@ -540,7 +553,7 @@ def hf_config(v: Variant, vocab_size: int, image_token: int, pad_token: int) -> 
         "vision_feature_layer": v.feature_layer,
         "vision_feature_select_strategy": v.strategy,
         "image_seq_length": num_patches + (1 if v.strategy == "full" else 0),
-        "tie_word_embeddings": False,
+        "tie_word_embeddings": v.tied,
         dtype_key: v.dtype,
         "transformers_version": "5.0.0" if is_v5 else "4.45.2",
         "vision_config": {"model_type": "clip_vision_model", "projection_dim": 16, **TINY_VISION},
@@ -594,14 +607,26 @@ def save_npy(path: str, arr: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def stored_weights(w: Dict[str, torch.Tensor], dtype: str) -> Dict[str, torch.Tensor]:
-    return {k: t.to(torch.bfloat16) if dtype == "bfloat16" else t.clone() for k, t in w.items()}
+STORED_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def stored_weights(w: Dict[str, torch.Tensor], v: Variant) -> Dict[str, torch.Tensor]:
+    """The canonical weights as the variant stores them, rounded to its dtype.
+
+    Tied variants store no lm_head; their one matrix, embedding and head at once, is the lm_head
+    draw (std 2/sqrt(H)): with the std-1 embedding as the head the logits reach ~50 and every
+    greedy step just repeats the prompt's last token."""
+    if v.tied:
+        head = w["text.lm_head.weight"]
+        w = {k: head if k == "text.embed_tokens.weight" else t for k, t in w.items() if k != "text.lm_head.weight"}
+    dtype = STORED_DTYPES[v.dtype]
+    return {k: t.to(dtype) if dtype != torch.float32 else t.clone() for k, t in w.items()}
 
 
 def write_variant(out: str, v: Variant, w: Dict[str, torch.Tensor], tok_spec: dict, cfg_json: dict) -> None:
     d = os.path.join(out, "models", v.name)
     os.makedirs(d, exist_ok=True)
-    stored = stored_weights(w, v.dtype)
+    stored = stored_weights(w, v)
     named = {from_canonical(k, v.layout): t for k, t in stored.items()}
     write_safetensors(os.path.join(d, "model.safetensors"), named, {"format": "pt"})
     write_json(os.path.join(d, "config.json"), cfg_json)
@@ -617,8 +642,8 @@ def write_variant(out: str, v: Variant, w: Dict[str, torch.Tensor], tok_spec: di
 
 def write_golden(out: str, v: Variant, w: Dict[str, torch.Tensor], cfg: Config, tok: LlamaBpeTokenizer,
                  images_dir: str) -> List[dict]:
-    """Goldens computed in float64 from the weights exactly as stored (bf16 rounded where stored so)."""
-    w64 = {k: t.to(torch.float64) for k, t in stored_weights(w, v.dtype).items()}
+    """Goldens computed in float64 from the weights exactly as stored (bf16/f16 rounded where stored so)."""
+    w64 = {k: t.to(torch.float64) for k, t in stored_weights(w, v).items()}
     pp = preprocessor_config(v.pad_to_square)
     results = []
     for case, image_file, prompt in CASES:
@@ -669,6 +694,16 @@ def make_fixtures(out: str) -> None:
     else:
         raise RuntimeError(f"no seed in {MAX_SEED_TRIES} tries gave clear-cut greedy goldens")
     manifest["weight_seed"] = seed
+    for v in EXTRA_VARIANTS:
+        for extra_seed in range(seed, seed + MAX_SEED_TRIES):
+            try:
+                write_model(out, v, random_weights(base, extra_seed), tok_spec, tok, vocab_size, image_token, pad_token,
+                            manifest, extra_seed)
+                break
+            except NearTieError as e:
+                print(f"{v.name}, seed {extra_seed}: {e}; trying the next seed")
+        else:
+            raise RuntimeError(f"{v.name}: no seed in {MAX_SEED_TRIES} tries gave clear-cut greedy goldens")
     write_json(os.path.join(out, "manifest.json"), manifest)
     for g, cases in manifest["goldens"].items():
         for c in cases:
@@ -682,14 +717,27 @@ def write_all(out: str, weights: Dict[str, torch.Tensor], tok_spec: dict, tok: L
     manifest: dict = {"models": [], "goldens": {},
                       "cases": [{"name": c, "image": f"images/{i}", "prompt": p} for c, i, p in CASES]}
     for v in VARIANTS:
-        cfg_json = hf_config(v, vocab_size, image_token, pad_token)
-        write_variant(out, v, weights, tok_spec, cfg_json)
-        manifest["models"].append({"name": v.name, "dir": f"models/{v.name}", "layout": v.layout, "dtype": v.dtype,
-                                   "golden": f"golden/{v.golden}"})
-        if v.golden not in manifest["goldens"]:
-            manifest["goldens"][v.golden] = write_golden(out, v, weights, parse_config(cfg_json), tok,
-                                                         os.path.join(out, "images"))
+        write_model(out, v, weights, tok_spec, tok, vocab_size, image_token, pad_token, manifest)
     return manifest
+
+
+def write_model(out: str, v: Variant, weights: Dict[str, torch.Tensor], tok_spec: dict, tok: LlamaBpeTokenizer,
+                vocab_size: int, image_token: int, pad_token: int, manifest: dict, seed: Optional[int] = None) -> None:
+    """Writes one model directory (and its golden set, first time it is named); adds both to the manifest.
+    Goldens are written before the manifest entry, so a NearTieError leaves the manifest as it was."""
+    cfg_json = hf_config(v, vocab_size, image_token, pad_token)
+    goldens = None
+    if v.golden not in manifest["goldens"]:
+        goldens = write_golden(out, v, weights, parse_config(cfg_json), tok, os.path.join(out, "images"))
+    write_variant(out, v, weights, tok_spec, cfg_json)
+    entry = {"name": v.name, "dir": f"models/{v.name}", "layout": v.layout, "dtype": v.dtype, "golden": f"golden/{v.golden}"}
+    if v.tied:
+        entry["tie_word_embeddings"] = True
+    if seed is not None:
+        entry["weight_seed"] = seed
+    manifest["models"].append(entry)
+    if goldens is not None:
+        manifest["goldens"][v.golden] = goldens
 
 
 def verify_fixtures(root: str) -> int:
@@ -706,7 +754,7 @@ def verify_fixtures(root: str) -> int:
             same_ids = r["prompt_ids"] == np.load(os.path.join(g, "input_ids.npy")).tolist()
             same_gen = r["token_ids"] == np.load(os.path.join(g, "generated_ids.npy")).tolist()
             same_px = np.array_equal(r["pixel_values"][None], np.load(os.path.join(g, "pixel_values.npy")))
-            ok = rel <= PARITY_RELATIVE_TOLERANCE and same_ids and same_gen and same_px
+            ok = rel <= PARITY_RELATIVE_TOLERANCE[m["dtype"]] and same_ids and same_gen and same_px
             failures += 0 if ok else 1
             print(f"{'ok  ' if ok else 'FAIL'} {m['name']}/{case['name']}: float32 max|diff|/max|golden| = {rel:.2e}, "
                   f"prompt ids {'=' if same_ids else '!='}, greedy ids {'=' if same_gen else '!='}, "

@@ -79,11 +79,13 @@ function edited(path: string, value: unknown): Record<string, unknown> {
   return copy;
 }
 
-test('fixture configs (4.x and 5.x, f32 and bf16) parse to the tiny named config', () => {
+test('fixture configs (4.x and 5.x, f32, bf16 and f16, tied) parse to the tiny named config', () => {
   for (const m of manifest.models) {
     const parsed = readLlavaHfConfig(join(FIXTURES, m.dir));
     if (m.name === 'full-v4') {
       assert.deepEqual(parsed, { ...NAMED_CONFIGS.tiny, visionFeatureLayer: -1, visionFeatureSelectStrategy: 'full' });
+    } else if (m.name === 'tied-v4') {
+      assert.deepEqual(parsed, { ...NAMED_CONFIGS.tiny, text: { ...NAMED_CONFIGS.tiny.text, tieWordEmbeddings: true } });
     } else {
       assert.deepEqual(parsed, NAMED_CONFIGS.tiny, m.name);
     }

@@ -85,5 +85,33 @@ export function relativeMaxDiff(got: ArrayLike<number>, want: ArrayLike<number>)
   return diff / scale;
 }
 
-/** The parity bound of the fixtures' README. */
-export const PARITY_BOUND = 1e-4;
+/**
+ * Parity bounds per stored weight dtype (manifest `dtype`): max |got - golden| <= bound x max |golden|,
+ * for vision features, image features, prompt logits and KV-cached step logits alike. Goldens are
+ * float64 forwards over the weights as stored, so every bound covers float32 compute error only.
+ *
+ * Worst relative errors measured (all models x 3 cases x 4 quantities; native with OpenBLAS or
+ * LLAVA_BLAS=off, LLAVA_THREADS=1/7/default; reference backend):
+ *   float32   native 1.14e-6 (full-v4 logits, 7 threads; 1.08e-6 by default), reference 2.1e-7
+ *   bfloat16  native 6.98e-7 (bf16-v4/v5 logits),                             reference 2.0e-7
+ *   float16   native 6.83e-7 (f16-v5 image features),                         reference 1.5e-7
+ * float32 is the issue's fixed 2e-6 (>= 1.75x the worst measured); it still rejects an RMSNorm eps of
+ * 1e-6 instead of 1e-5 (logits off by 7e-6 to 1.1e-5, see parity.test.ts). bfloat16 and float16 are
+ * 3x their worst measured figure (3 x 6.98e-7 and 3 x 6.83e-7, rounded up to 2.1e-6).
+ * For scale: the bf16 and f32 goldens (same draw, rounded weights) differ by 7e-3 to 1e-2.
+ */
+export const PARITY_BOUNDS: Readonly<Record<string, number>> = {
+  float32: 2e-6,
+  bfloat16: 2.1e-6,
+  float16: 2.1e-6,
+};
+
+/** The bound for a fixture model's stored dtype. */
+export function parityBound(dtype: string): number {
+  const b = PARITY_BOUNDS[dtype];
+  if (b === undefined) throw new Error(`no parity bound for stored dtype ${dtype}`);
+  return b;
+}
+
+/** The float32 parity bound (what tests on the f32 fixtures use). */
+export const PARITY_BOUND = PARITY_BOUNDS.float32!;
