@@ -9,13 +9,14 @@ import { register as data } from './data.js';
 import { register as generate } from './generate.js';
 import { register as chat } from './chat.js';
 import { register as info } from './info.js';
+import { register as trainCmd } from './train.js';
 
-const COMMANDS: readonly ((program: Command) => void)[] = [doctor, bench, trainText, world, data, generate, chat, info];
+const COMMANDS: readonly ((program: Command) => void)[] = [doctor, bench, trainText, world, data, trainCmd, generate, chat, info];
 
 /** Parses argv and runs the chosen command; exits non-zero with a one-line error on failure. */
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command('llava')
-    .description('LLaVA in TypeScript: data generation, training, inference, serving, evaluation')
+    .description('LLaVA in TypeScript: instruction data generation, a synthetic world and its benchmark, two-stage training, inference with llava-hf checkpoints')
     .showHelpAfterError();
   for (const add of COMMANDS) add(program);
   try {

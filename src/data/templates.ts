@@ -13,7 +13,7 @@ export interface Turn {
 }
 
 /** Names of the built-in templates. */
-export type TemplateName = 'plain' | 'vicuna_v1' | 'llava_v1' | 'llava_hf';
+export type TemplateName = 'plain' | 'vicuna_v1' | 'llava_v1' | 'vicuna_nosys' | 'llava_hf';
 
 /** How turns become one string. */
 export type TemplateStyle =
@@ -46,6 +46,8 @@ export const TEMPLATES: { readonly [N in TemplateName]: ConversationTemplate } =
   plain: { name: 'plain', style: 'plain', system: '', userRole: '', assistantRole: '', userSeparator: '', assistantSeparator: '\n' },
   vicuna_v1: { name: 'vicuna_v1', style: 'two_separators', system: VICUNA_SYSTEM, userRole: 'USER', assistantRole: 'ASSISTANT', userSeparator: ' ', assistantSeparator: '</s>' },
   llava_v1: { name: 'llava_v1', style: 'two_separators', system: LLAVA_V1_SYSTEM, userRole: 'USER', assistantRole: 'ASSISTANT', userSeparator: ' ', assistantSeparator: '</s>' },
+  // vicuna_v1 without the system sentence: for small-context models (the tiny fixtures, the synthetic world).
+  vicuna_nosys: { name: 'vicuna_nosys', style: 'two_separators', system: '', userRole: 'USER', assistantRole: 'ASSISTANT', userSeparator: ' ', assistantSeparator: '</s>' },
   // The published llava-1.5-hf chat template ends every turn, the assistant's too, with a space (no `</s>`).
   llava_hf: { name: 'llava_hf', style: 'two_separators', system: '', userRole: 'USER', assistantRole: 'ASSISTANT', userSeparator: ' ', assistantSeparator: ' ' },
 };

@@ -25,6 +25,8 @@ export interface PipelineOptions {
   readonly backend?: Backend;
   /** How non-square images become square (default 'auto': as preprocessor_config.json says). */
   readonly imageAspect?: ImageAspect;
+  /** Weights that will train (owned f32 copies); the rest stay mapped in their stored dtype. */
+  readonly trainable?: (canonicalName: string) => boolean;
 }
 
 /** What a prompt carries besides its text. */
@@ -47,7 +49,7 @@ export class LlavaPipeline {
 
   /** Loads model, tokenizer, processor, template and generation defaults from a llava-hf directory. */
   static load(dir: string, options: PipelineOptions = {}): LlavaPipeline {
-    const loaded = loadLlava(dir, { backend: options.backend });
+    const loaded = loadLlava(dir, { backend: options.backend, trainable: options.trainable });
     const tokenizer = LlavaTokenizer.fromDir(dir);
     const processorPath = join(dir, PREPROCESSOR_FILE);
     const processor = existsSync(processorPath) ? loadImageProcessorConfig(processorPath) : CLIP_336_PROCESSOR;

@@ -65,6 +65,11 @@ export interface LoadOptions {
   readonly writable?: boolean;
   /** Widen bf16/f16 weights to owned f32 tensors too (for training: only f32 weights get gradients). Default false. */
   readonly castToF32?: boolean;
+  /**
+   * Canonical names (e.g. `projector.linear_1.weight`) that will train: those become owned f32
+   * copies, every other weight stays mapped in its stored dtype (what a trainer wants).
+   */
+  readonly trainable?: (canonicalName: string) => boolean;
 }
 
 /** Low-precision weights the kernels read directly; everything else becomes f32. */
@@ -126,9 +131,10 @@ export function loadLlava(dir: string, options: LoadOptions = {}): LoadedLlava {
       if (stored === undefined) throw new SafetensorsError(`${dir}: tensor ${name} is missing`);
       const entry = ckpt.tensors.get(stored)!;
       const dtype = toTensorDtype(entry.dtype)!;
-      const copy = options.writable === true && dtype === 'f32';
+      const trains = options.trainable?.(name) === true;
+      const copy = (options.writable === true || trains) && dtype === 'f32';
       const raw = entryTensor(entry, storages, backend, copy);
-      if (dtype === 'f32' || (keepsStoredDtype(name, role) && options.castToF32 !== true)) return raw;
+      if (dtype === 'f32' || (keepsStoredDtype(name, role) && options.castToF32 !== true && !trains)) return raw;
       const wide = cast(raw, 'f32');
       raw.dispose();
       return wide;

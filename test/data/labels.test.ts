@@ -12,7 +12,6 @@ import { tinyTokenizerJson } from './tinyTokenizer.js';
 
 const LLAMA_DIR = '../shared/data/tokenizers/llama2';
 const llamaMissing = existsSync(`${LLAMA_DIR}/tokenizer.json`) ? undefined : `${LLAMA_DIR} is absent`;
-if (llamaMissing) console.log(`# labels.test.ts: LLaMA label tests skipped, ${llamaMissing}`);
 
 const TWO_ROUNDS: Turn[] = [
   { role: 'user', text: '<image>\nWhat is the man doing?' },
@@ -52,7 +51,7 @@ test('llava-hf prompt and plain template', () => {
   const plain = renderConversation([{ role: 'user', text: 'Describe briefly.\n<image>' }, { role: 'assistant', text: 'a cat on a mat' }], TEMPLATES.plain);
   assert.equal(plain, '<image>a cat on a mat\n');
   assert.equal(templateByName('llava_v1'), TEMPLATES.llava_v1);
-  assert.throws(() => templateByName('chatml'), /unknown conversation template "chatml" \(known: plain, vicuna_v1, llava_v1, llava_hf\)/);
+  assert.throws(() => templateByName('chatml'), /unknown conversation template "chatml" \(known: plain, vicuna_v1, llava_v1, vicuna_nosys, llava_hf\)/);
 });
 
 test('LLaVA JSON conversion and image placement', () => {

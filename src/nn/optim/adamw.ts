@@ -76,6 +76,21 @@ export class AdamW implements Optimizer {
     return s;
   }
 
+  /**
+   * Restores a saved run: the step count (bias corrections depend on it) and each parameter's
+   * moments, given as f32 values in the parameter's shape.
+   */
+  restore(stepCount: number, moments: ReadonlyMap<Parameter, { m: Float32Array; v: Float32Array }>): void {
+    if (!Number.isInteger(stepCount) || stepCount < 0) throw new Error(`AdamW.restore: step count ${stepCount} is not a non-negative integer`);
+    this.steps = stepCount;
+    for (const [p, saved] of moments) {
+      const state = this.state(p);
+      if (saved.m.length !== p.value.size || saved.v.length !== p.value.size) throw new Error(`AdamW.restore: moments of ${saved.m.length} values for a parameter of ${p.value.size}`);
+      state.m.backend.write(state.m.ptr, saved.m);
+      state.v.backend.write(state.v.ptr, saved.v);
+    }
+  }
+
   /** Frees the moment buffers. */
   dispose(): void {
     for (const { m, v } of this.moments.values()) {

@@ -1,0 +1,188 @@
+// The LLaVA trainer on the tiny fixture: what each stage changes, overfitting 16 samples, a
+// checkpoint that generate loads with the in-memory logits, exact resume after SIGKILL, bad input.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readSafetensorsHeader, readTensorBytes } from '../../src/model/safetensors.js';
+import { loadLlava } from '../../src/model/checkpoint.js';
+import { STAGES } from '../../src/train/stages.js';
+import { TRAIN_DEFAULTS, train, type TrainOptions } from '../../src/train/trainer.js';
+import { readMetrics } from '../../src/train/metrics.js';
+import { epochBatches } from '../../src/train/batches.js';
+import { pixelTensor, readGolden, relativeMaxDiff, tinyModel, TINY_ROOT } from '../model/fixtures.js';
+import type { LlavaModel } from '../../src/model/llava.js';
+
+const BASE = tinyModel('f32-v4').dir;
+const IMAGES = join(TINY_ROOT, 'images');
+const CAPTIONS = ['a red shape on the left', 'a tall picture of blue', 'a square of green'];
+const FILES = ['shapes.png', 'portrait.png', 'square.png'];
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'llava-train-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function writeData(dir: string, name: string, records: unknown[]): string {
+  const path = join(dir, name);
+  writeFileSync(path, JSON.stringify(records));
+  return path;
+}
+
+function captionPairs(n: number): unknown[] {
+  return Array.from({ length: n }, (_, i) => ({ id: `p${i}`, image: FILES[i % 3], conversations: [{ from: 'human', value: 'Describe briefly.\n<image>' }, { from: 'gpt', value: CAPTIONS[i % 3] }] }));
+}
+
+function dialogues(n: number): unknown[] {
+  const out: unknown[] = Array.from({ length: n }, (_, i) => ({
+    id: `c${i}`,
+    image: FILES[i % 3],
+    conversations: [
+      { from: 'human', value: '<image>\nWhat is it?' },
+      { from: 'gpt', value: CAPTIONS[i % 3] },
+      { from: 'human', value: 'Sure?' },
+      { from: 'gpt', value: 'yes' },
+    ],
+  }));
+  out.push({ id: 'text-only', conversations: [{ from: 'human', value: 'hi' }, { from: 'gpt', value: 'hello there' }] });
+  return out;
+}
+
+function options(over: Partial<TrainOptions> & Pick<TrainOptions, 'stage' | 'dataPath' | 'outDir'>): TrainOptions {
+  return { ...TRAIN_DEFAULTS, modelDir: BASE, imageFolder: IMAGES, groupByLength: false, trainVision: false, skipBad: false, resume: false, imageAspect: 'auto', batchSize: 4, maxLength: 128, ...over };
+}
+
+/** Tensor name -> bytes of a checkpoint directory's model.safetensors. */
+function tensorBytes(dir: string): Map<string, Buffer> {
+  const file = readSafetensorsHeader(join(dir, 'model.safetensors'));
+  return new Map([...file.tensors.values()].map((e) => [e.name, Buffer.from(readTensorBytes(e))]));
+}
+
+function changed(before: Map<string, Buffer>, after: Map<string, Buffer>): string[] {
+  return [...before.keys()].filter((k) => !before.get(k)!.equals(after.get(k)!));
+}
+
+test('stage 1 changes only the projector; stage 2 changes projector and LLM, never the vision tower', async (t) => {
+  const dir = tempDir(t);
+  const s1 = join(dir, 's1');
+  await train(options({ stage: STAGES[1], dataPath: writeData(dir, 'pairs.json', captionPairs(8)), outDir: s1, maxSteps: 3, lr: 1e-2 }));
+  const base = tensorBytes(BASE);
+  const one = changed(base, tensorBytes(s1));
+  assert.ok(one.length > 0);
+  assert.deepEqual(one.filter((n) => !n.startsWith('multi_modal_projector.')), [], 'stage 1 leaves everything but the projector byte-identical');
+  assert.equal(one.length, 4, 'all four projector tensors trained');
+  assert.ok(existsSync(join(s1, 'mm_projector.safetensors')));
+  const s2 = join(dir, 's2');
+  await train(options({ stage: STAGES[2], modelDir: s1, dataPath: writeData(dir, 'chat.json', dialogues(8)), outDir: s2, maxSteps: 3, lr: 1e-3, template: 'vicuna_nosys' }));
+  const two = changed(tensorBytes(s1), tensorBytes(s2));
+  assert.ok(two.some((n) => n.startsWith('multi_modal_projector.')));
+  assert.ok(two.some((n) => n.startsWith('language_model.model.layers.')));
+  assert.ok(two.includes('language_model.lm_head.weight'));
+  assert.deepEqual(two.filter((n) => n.startsWith('vision_tower.')), [], 'the vision tower is frozen');
+});
+
+test('stage 2 overfits 16 samples to under 20% of the initial loss; the checkpoint generates the learned caption', async (t) => {
+  const dir = tempDir(t);
+  const out = join(dir, 'run');
+  const r = await train(options({ stage: STAGES[2], dataPath: writeData(dir, 'chat.json', dialogues(16)), outDir: out, maxSteps: 60, lr: 3e-3, template: 'vicuna_nosys' }));
+  const first = r.losses[0]!;
+  assert.ok(r.finalLoss < 0.2 * first, `final loss ${r.finalLoss} vs initial ${first}`);
+  const metrics = readMetrics(join(out, 'metrics.jsonl'));
+  assert.equal(metrics.length, 60);
+  for (const k of ['step', 'loss', 'lr', 'grad_norm', 'tokens', 'seconds'] as const) assert.equal(typeof metrics[0]![k], 'number', k);
+  assert.ok(readFileSync(join(out, 'loss.svg'), 'utf8').startsWith('<svg'));
+  const g = spawnSync(process.execPath, ['bin/llava.js', 'generate', '--model', out, '--image', join(IMAGES, 'shapes.png'), '--prompt', 'What is it?', '--max-new-tokens', '12', '--json'], { encoding: 'utf8' });
+  assert.equal(g.status, 0, g.stderr);
+  assert.match((JSON.parse(g.stdout) as { text: string }).text, /^a red shape on the left/);
+});
+
+test('a written checkpoint gives the logits of the model in memory at that step', async (t) => {
+  const dir = tempDir(t);
+  const out = join(dir, 'run');
+  const ids = readGolden(tinyModel('f32-v4').golden, 'shapes').inputIds;
+  const pixels = readGolden(tinyModel('f32-v4').golden, 'shapes');
+  const inMemory = new Map<string, Float32Array>();
+  const forward = (model: LlavaModel) => {
+    const px = pixelTensor(pixels);
+    const logits = model.forward({ inputIds: [ids], pixelValues: px }).logits;
+    const out = logits.toArray() as Float32Array;
+    logits.dispose();
+    px.dispose();
+    return out;
+  };
+  await train(options({ stage: STAGES[2], dataPath: writeData(dir, 'chat.json', dialogues(8)), outDir: out, maxSteps: 4, saveSteps: 2, lr: 1e-3, template: 'vicuna_nosys', onCheckpoint: (d, model) => inMemory.set(d, forward(model)) }));
+  assert.deepEqual([...inMemory.keys()].map((d) => d.split('/').at(-1)), ['checkpoint-2', 'checkpoint-4']);
+  for (const [d, want] of inMemory) {
+    const { model } = loadLlava(d);
+    assert.equal(relativeMaxDiff(forward(model), want), 0, `${d} reloads with the in-memory logits`);
+    model.dispose();
+  }
+  const g = spawnSync(process.execPath, ['bin/llava.js', 'generate', '--model', join(out, 'checkpoint-2'), '--image', join(IMAGES, 'shapes.png'), '--prompt', 'What is it?', '--max-new-tokens', '2', '--json'], { encoding: 'utf8' });
+  assert.equal(g.status, 0, g.stderr);
+});
+
+test('--resume after SIGKILL mid-run gives bit-identical losses and final weights', async (t) => {
+  const dir = tempDir(t);
+  const data = writeData(dir, 'chat.json', dialogues(12));
+  const args = (out: string) => ['bin/llava.js', 'train', '--stage', '2', '--model', BASE, '--data', data, '--image-folder', IMAGES, '--out', out, '--max-steps', '120', '--batch-size', '3', '--lr', '1e-3', '--template', 'vicuna_nosys', '--max-length', '128', '--save-steps', '5', '--keep', '2'];
+  const whole = join(dir, 'whole');
+  const r = spawnSync(process.execPath, args(whole), { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const killed = join(dir, 'killed');
+  const child = spawn(process.execPath, args(killed), { stdio: 'ignore' });
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  // Kill once a mid-run checkpoint exists (the run keeps going past it).
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(join(killed, 'checkpoint-20')) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 2));
+  child.kill('SIGKILL');
+  await exited;
+  assert.ok(!existsSync(join(killed, 'config.json')), 'killed before the end');
+  const again = spawnSync(process.execPath, args(killed), { encoding: 'utf8' });
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /already holds a run .* pass --resume/);
+  const resumed = spawnSync(process.execPath, [...args(killed), '--resume'], { encoding: 'utf8' });
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resuming from step \d+/);
+  const losses = (out: string) => readMetrics(join(out, 'metrics.jsonl')).map((m) => m.loss);
+  assert.deepEqual(losses(killed), losses(whole));
+  assert.ok(readFileSync(join(killed, 'model.safetensors')).equals(readFileSync(join(whole, 'model.safetensors'))), 'final weights bit-identical');
+});
+
+test('bad input: each gets an error naming the record, or is counted with --skip-bad', async (t) => {
+  const dir = tempDir(t);
+  const good = captionPairs(2);
+  const cases: [string, unknown, RegExp][] = [
+    ['missing image', { id: 'm', image: 'nope.png', conversations: [{ from: 'human', value: '<image>\nx' }, { from: 'gpt', value: 'y' }] }, /sample m: image .*nope\.png not found/],
+    ['<image> without an image', { id: 'n', conversations: [{ from: 'human', value: '<image>\nx' }, { from: 'gpt', value: 'y' }] }, /sample n: 1 <image> in a record without an image/],
+    ['two <image>', { id: 'two', image: 'shapes.png', conversations: [{ from: 'human', value: '<image>\n<image>x' }, { from: 'gpt', value: 'y' }] }, /sample two: has an image but 2 <image> placeholders/],
+    ['not alternating', { id: 'alt', conversations: [{ from: 'human', value: 'x' }, { from: 'human', value: 'y' }] }, /sample alt: conversations\[1\] is from human, expected gpt/],
+    ['no conversations', { id: 'e' }, /sample e: conversations must be a non-empty array/],
+  ];
+  for (const [what, bad, message] of cases) {
+    const data = writeData(dir, 'bad.json', [...good, bad]);
+    await assert.rejects(train(options({ stage: STAGES[1], dataPath: data, outDir: join(dir, 'out-bad'), maxSteps: 1 })), (e: Error) => message.test(e.message) && /record 2/.test(e.message) && /--skip-bad/.test(e.message), what);
+    assert.ok(!existsSync(join(dir, 'out-bad', 'config.json')));
+  }
+  const skipping = await train(options({ stage: STAGES[1], dataPath: writeData(dir, 'mixed.json', [...good, ...cases.map((c) => c[1])]), outDir: join(dir, 'skip'), maxSteps: 1, skipBad: true }));
+  assert.equal(skipping.dataset.bad.length, cases.length);
+  assert.equal(skipping.dataset.samples.length, 2);
+  await assert.rejects(train(options({ stage: STAGES[1], dataPath: writeData(dir, 'empty.json', []), outDir: join(dir, 'e'), maxSteps: 1 })), /no sample left to train on/);
+  await assert.rejects(train(options({ stage: STAGES[1], dataPath: join(dir, 'missing.json'), outDir: join(dir, 'e2'), maxSteps: 1 })), /missing\.json: data file not found/);
+  writeFileSync(join(dir, 'notjson.json'), '{oops');
+  await assert.rejects(train(options({ stage: STAGES[1], dataPath: join(dir, 'notjson.json'), outDir: join(dir, 'e3'), maxSteps: 1 })), /notjson\.json: not valid JSON/);
+  const truncated = await train(options({ stage: STAGES[1], dataPath: writeData(dir, 'long.json', [...good, { id: 'long', image: 'shapes.png', conversations: [{ from: 'human', value: '<image>' }, { from: 'gpt', value: 'word '.repeat(200) }] }]), outDir: join(dir, 'long'), maxSteps: 1 }));
+  assert.equal(truncated.dataset.truncated, 1, 'a sample past --max-length is cut and counted');
+  assert.equal(truncated.dataset.samples.length, 3);
+});
+
+test('epoch order depends only on (seed, epoch); grouping never mixes image and text-only samples', () => {
+  const items = Array.from({ length: 50 }, (_, i) => ({ length: (i * 7) % 23, hasImage: i % 5 !== 0 }));
+  assert.deepEqual(epochBatches(items, 4, 1, 2, true), epochBatches(items, 4, 1, 2, true));
+  assert.notDeepEqual(epochBatches(items, 4, 1, 2, false), epochBatches(items, 4, 1, 3, false));
+  const grouped = epochBatches(items, 4, 1, 0, true);
+  assert.deepEqual(grouped.flat().sort((a, b) => a - b), items.map((_, i) => i));
+  for (const b of grouped) assert.equal(new Set(b.map((i) => items[i]!.hasImage)).size, 1);
+});
