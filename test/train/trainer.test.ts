@@ -11,6 +11,7 @@ import { loadLlava } from '../../src/model/checkpoint.js';
 import { STAGES } from '../../src/train/stages.js';
 import { TRAIN_DEFAULTS, train, type TrainOptions } from '../../src/train/trainer.js';
 import { readMetrics } from '../../src/train/metrics.js';
+import { backward } from '../../src/autograd/backward.js';
 import { epochBatches } from '../../src/train/batches.js';
 import { pixelTensor, readGolden, relativeMaxDiff, tinyModel, TINY_ROOT } from '../model/fixtures.js';
 import type { LlavaModel } from '../../src/model/llava.js';
@@ -185,4 +186,49 @@ test('epoch order depends only on (seed, epoch); grouping never mixes image and 
   const grouped = epochBatches(items, 4, 1, 0, true);
   assert.deepEqual(grouped.flat().sort((a, b) => a - b), items.map((_, i) => i));
   for (const b of grouped) assert.equal(new Set(b.map((i) => items[i]!.hasImage)).size, 1);
+});
+
+test('gradients of a full LLaVA training step (projector and LLM) match finite differences', () => {
+  const trains = (n: string) => n.startsWith('projector.') || n.startsWith('text.');
+  const { model } = loadLlava(BASE, { trainable: trains });
+  try {
+    for (const [n, p] of model.namedParameters()) p.setTrainable(trains(n));
+    const g = readGolden(tinyModel('f32-v4').golden, 'shapes');
+    const labels = g.inputIds.map((id, t) => (id === 379 || t < 25 ? -100 : id));
+    const px = pixelTensor(g);
+    const loss = () => {
+      const out = model.forward({ inputIds: [g.inputIds], labels: [labels], pixelValues: px });
+      const v = out.loss!.item();
+      out.logits.dispose();
+      out.loss!.dispose();
+      return v;
+    };
+    const out = model.forward({ inputIds: [g.inputIds], labels: [labels], pixelValues: px });
+    backward(out.loss!);
+    out.logits.dispose();
+    out.loss!.dispose();
+    const names = ['projector.linear_1.weight', 'projector.linear_2.bias', 'text.layers.0.self_attn.q_proj.weight', 'text.layers.1.mlp.down_proj.weight', 'text.embed_tokens.weight', 'text.norm.weight', 'text.lm_head.weight'];
+    const h = 1e-2;
+    for (const name of names) {
+      const p = model.getParameter(name)!;
+      const grad = p.grad!.toArray() as Float32Array;
+      const values = p.value.toArray() as Float32Array;
+      // The entries with the largest gradients, where a finite difference is well above float32 noise.
+      const top = [...grad.keys()].sort((a, b) => Math.abs(grad[b]!) - Math.abs(grad[a]!)).slice(0, 3);
+      for (const i of top) {
+        const at = (v: number) => {
+          const copy = Float32Array.from(values);
+          copy[i] = v;
+          p.value.backend.write(p.value.ptr, copy);
+          return loss();
+        };
+        const numeric = (at(values[i]! + h) - at(values[i]! - h)) / (2 * h);
+        p.value.backend.write(p.value.ptr, values);
+        assert.ok(Math.abs(numeric - grad[i]!) <= 0.02 * Math.abs(grad[i]!) + 2e-4, `${name}[${i}]: analytic ${grad[i]} vs numeric ${numeric}`);
+      }
+    }
+    px.dispose();
+  } finally {
+    model.dispose();
+  }
 });
