@@ -1,5 +1,5 @@
 // LLaVA end-to-end throughput (image encode, prefill, decode) for a small model and the
-// LLaVA-1.5-7B shape, printed as JSON lines beside llama.cpp's figures. Same as `llava bench model`.
+// LLaVA-1.5-7B shape, printed as JSON lines (only what this run measures). Same as `llava bench model`.
 // Usage: node --import tsx bench/model.ts [--small-only] [--dir DIR] [--cleanup]
 import { runModelBench } from '../src/bench/model.js';
 

@@ -1,5 +1,6 @@
 // `llava bench model`: load a LLaVA checkpoint (mapped), encode one image, prefill the prompt
-// and decode a few tokens, reporting throughput beside llama.cpp's figures on this machine.
+// and decode a few tokens, reporting only what this run measured (no llama.cpp column until
+// llama.cpp is measured in the same run, issue 13).
 // Random bf16 checkpoints of a named shape are written locally (never committed) to measure 7B.
 import { existsSync, mkdirSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,8 +17,6 @@ import { randn } from '../tensor/ops/random.js';
 import { noGrad } from '../autograd/tape.js';
 import { f32ToBf16Bits } from '../tensor/dtype.js';
 
-/** llama.cpp on this machine, LLaVA-1.5-7B shape, f16 (the issue's figures). */
-export const LLAMA_CPP_7B = { prefillTokensPerSecond: 14.3, decodeTokensPerSecond: 3.0, imageEncodeSeconds: 2.9 } as const;
 /** The 7B bench needs this much free disk (14 GB of weights plus headroom). */
 export const MIN_FREE_DISK_BYTES = 20e9;
 /** Tokens generated per model (the issue: 8). */
@@ -90,7 +89,7 @@ function seconds(start: bigint): number {
 }
 
 /** Loads a checkpoint directory and measures image encode, prefill and decode. */
-export function benchCheckpoint(label: string, dir: string, withBaseline: boolean): BenchLine[] {
+export function benchCheckpoint(label: string, dir: string): BenchLine[] {
   const loadStart = process.hrtime.bigint();
   const { model, config } = loadLlava(dir);
   const loadSeconds = seconds(loadStart);
@@ -101,7 +100,7 @@ export function benchCheckpoint(label: string, dir: string, withBaseline: boolea
   const text = Array.from({ length: PROMPT_TEXT_TOKENS }, (_, i) => 100 + i);
   const ids = [config.text.bosTokenId ?? 1, ...new Array<number>(L).fill(config.imageTokenId), ...text];
   // Warm-up: one short pass touches every mapped weight, so the timings below measure compute,
-  // not the first read of the file from disk (llama.cpp's figures are after its load too).
+  // not the first read of the file from disk.
   const warmStart = process.hrtime.bigint();
   noGrad(() => model.encodeImages(pixels).dispose());
   generate(model, { inputIds: [ids[0]!, text[0]!] }, { maxNewTokens: 2, eosTokenIds: [] });
@@ -121,12 +120,11 @@ export function benchCheckpoint(label: string, dir: string, withBaseline: boolea
     // Other processes compete for the 2 cores; the 1-minute load average says how much.
     load_average_1m: Number(loadavg()[0]!.toFixed(2)),
   };
-  const ratio = (ours: number, theirs: number) => (withBaseline ? Number((ours / theirs).toFixed(3)) : null);
   return [
     { ...base, case: 'load', seconds: loadSeconds, rss_after_load_gb: Number(rssAfterLoad.toFixed(2)), warmup_seconds: warmSeconds },
-    { ...base, case: 'image_encode', seconds: r.timings.imageSeconds, llama_cpp_seconds: withBaseline ? LLAMA_CPP_7B.imageEncodeSeconds : null, speed_ratio: ratio(LLAMA_CPP_7B.imageEncodeSeconds, r.timings.imageSeconds) },
-    { ...base, case: 'prefill', tokens: r.promptPositions, seconds: prefillOnly, tokens_per_s: prefillTps, llama_cpp_tokens_per_s: withBaseline ? LLAMA_CPP_7B.prefillTokensPerSecond : null, speed_ratio: ratio(prefillTps, LLAMA_CPP_7B.prefillTokensPerSecond) },
-    { ...base, case: 'decode', tokens: decodeSteps, seconds: r.timings.decodeSeconds, tokens_per_s: decodeTps, llama_cpp_tokens_per_s: withBaseline ? LLAMA_CPP_7B.decodeTokensPerSecond : null, speed_ratio: ratio(decodeTps, LLAMA_CPP_7B.decodeTokensPerSecond) },
+    { ...base, case: 'image_encode', seconds: r.timings.imageSeconds },
+    { ...base, case: 'prefill', tokens: r.promptPositions, seconds: prefillOnly, tokens_per_s: prefillTps },
+    { ...base, case: 'decode', tokens: decodeSteps, seconds: r.timings.decodeSeconds, tokens_per_s: decodeTps },
     { ...base, case: 'generated', token_ids: JSON.stringify(r.tokenIds), peak_rss_gb: Number(peakRssGb().toFixed(2)) },
   ];
 }
@@ -151,7 +149,7 @@ export async function runModelBench(o: ModelBenchOptions, emit: (line: BenchLine
   const smallDir = join(tmpdir(), `llava-bench-${smallName}-${process.pid}`);
   try {
     await writeRandomCheckpoint(namedConfig(smallName), smallDir);
-    for (const line of benchCheckpoint(smallName, smallDir, false)) emit(line);
+    for (const line of benchCheckpoint(smallName, smallDir)) emit(line);
   } finally {
     rmSync(smallDir, { recursive: true, force: true });
   }
@@ -171,7 +169,7 @@ export async function runModelBench(o: ModelBenchOptions, emit: (line: BenchLine
     emit({ model: name, case: 'write_random_checkpoint', seconds: seconds(start), dir });
   }
   try {
-    for (const line of benchCheckpoint(name, dir, true)) emit(line);
+    for (const line of benchCheckpoint(name, dir)) emit(line);
   } finally {
     if (o.cleanup) rmSync(dir, { recursive: true, force: true });
   }

@@ -25,7 +25,7 @@ export function register(program: Command): void {
     });
   bench
     .command('model')
-    .description('LLaVA image encode, prefill and decode: a small model and the 7B shape (random bf16, written locally) vs llama.cpp')
+    .description('LLaVA image encode, prefill and decode: a small model and the 7B shape (random bf16, written locally)')
     .option('--small-only', 'skip the 7B model')
     .option('--dir <dir>', 'where the random 7B checkpoint is written or reused')
     .option('--cleanup', 'delete the 7B checkpoint afterwards')

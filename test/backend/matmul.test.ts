@@ -2,7 +2,7 @@
 // kernel, threaded and serial) against the reference triple loop, plus determinism and input checks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { reference, nativeOrSkip, upload, downloadF32, Rng } from './harness.js';
+import { reference, nativeOrSkip, NATIVE_SKIP, upload, downloadF32, Rng } from './harness.js';
 import type { Backend, MatmulParams, Ptr } from '../../src/backend/types.js';
 import type { DType } from '../../src/tensor/dtype.js';
 import { f32ToBf16Bits, f32ToF16Bits, bf16BitsToF32, f16BitsToF32 } from '../../src/tensor/dtype.js';
@@ -154,18 +154,25 @@ function assertMatches(label: string, got: Float32Array, want: Float32Array, sca
   }
 }
 
-/** The native variants to compare: each engine the machine has, and the serial kernel. */
-function nativeRunners(native: Backend): [string, Runner][] {
+const native = nativeOrSkip();
+
+/** Why the OpenBLAS engine cannot be checked here (a skip reason), or false when it can. */
+function openblasSkip(): string | false {
+  if (!native) return NATIVE_SKIP;
   const info = native.gemmInfo();
-  const runners: [string, Runner][] = [];
-  if (info.library !== undefined) {
-    runners.push(['openblas', (b, p) => { b.setBlasDisabled(false); b.matmul(p); }]);
-  } else {
-    console.log('# OpenBLAS not found: OpenBLAS engine cases skipped');
-  }
-  runners.push(['builtin', (b, p) => { b.setBlasDisabled(true); b.matmul(p); b.setBlasDisabled(false); }]);
-  runners.push(['serial', (_b, p) => nativeMatmulSerial(loadAddon(), p)]);
-  return runners;
+  if (info.library === undefined) return 'OpenBLAS not found (apt-get install libopenblas0-pthread)';
+  native.setBlasDisabled(false);
+  if (native.gemmInfo().engine !== 'openblas') return `OpenBLAS disabled by LLAVA_BLAS=${process.env.LLAVA_BLAS ?? ''}`;
+  return false;
+}
+
+/** The native variants to compare, each with the reason it cannot run here (or false). */
+function nativeRunners(): [string, string | false, Runner][] {
+  return [
+    ['OpenBLAS engine', openblasSkip(), (b, p) => { b.setBlasDisabled(false); b.matmul(p); }],
+    ['built-in engine', NATIVE_SKIP, (b, p) => { b.setBlasDisabled(true); b.matmul(p); b.setBlasDisabled(false); }],
+    ['serial built-in kernel', NATIVE_SKIP, (_b, p) => nativeMatmulSerial(loadAddon(), p)],
+  ];
 }
 
 const BASE: Case = {
@@ -239,27 +246,31 @@ test('matmul: reference matches a hand-worked product', () => {
   assert.deepEqual(Array.from(tb), [23, 31, 34, 46]);
 });
 
-test('matmul: native engines match the reference', (t) => {
-  const native = nativeOrSkip();
-  if (!native) return t.skip('native addon not built');
+/** The conformance cases with their data and reference results, computed once for every engine. */
+let conformance: { c: Case; l: Layout; d: CaseData; want: Float32Array; scale: Float64Array }[] | undefined;
+function conformanceWithReference(): NonNullable<typeof conformance> {
+  if (conformance) return conformance;
   const ref = reference();
-  const runners = nativeRunners(native);
   const rng = new Rng(7);
-  for (const c of conformanceCases()) {
+  conformance = conformanceCases().map((c) => {
     const l = layoutOf(c);
     const d = makeData(c, l, rng);
-    const want = runCase(ref, c, l, d, (b, p) => b.matmul(p));
-    const scale = errorScale(c, l, d);
-    for (const [engine, run] of runners) {
-      assertMatches(`${engine} ${describeCase(c)}`, runCase(native, c, l, d, run), want, scale);
-    }
-  }
-});
+    return { c, l, d, want: runCase(ref, c, l, d, (b, p) => b.matmul(p)), scale: errorScale(c, l, d) };
+  });
+  return conformance;
+}
 
-test('matmul: beta 0 ignores NaN already in C', (t) => {
-  const native = nativeOrSkip();
-  const backends = native ? [reference(), native] : [reference()];
-  for (const b of backends) {
+for (const [engine, skip, run] of nativeRunners()) {
+  test(`matmul: native ${engine} matches the reference`, { skip }, () => {
+    for (const { c, l, d, want, scale } of conformanceWithReference()) {
+      assertMatches(`${engine} ${describeCase(c)}`, runCase(native!, c, l, d, run), want, scale);
+    }
+  });
+}
+
+for (const [name, skip] of [['reference', false], ['native', NATIVE_SKIP]] as const) {
+  test(`matmul: beta 0 ignores NaN already in C (${name}, BLAS on and off)`, { skip }, () => {
+    const b = name === 'reference' ? reference() : native!;
     for (const blasOff of [false, true]) {
       const c: Case = { ...BASE, m: 20, n: 40, k: 8 };
       const l = layoutOf(c);
@@ -269,14 +280,12 @@ test('matmul: beta 0 ignores NaN already in C', (t) => {
       b.setBlasDisabled(false);
       assert.ok(got.every(Number.isFinite), `${b.name} blasOff=${blasOff}: NaN from C leaked through beta 0`);
     }
-  }
-  if (!native) t.diagnostic('native addon not built: native case skipped');
-});
+  });
+}
 
-test('matmul: built-in kernel is bit-identical across runs, thread counts and the serial path', (t) => {
-  const native = nativeOrSkip();
-  if (!native) return t.skip('native addon not built');
-  const threads = native.threads();
+test('matmul: built-in kernel is bit-identical across runs, thread counts and the serial path', { skip: NATIVE_SKIP }, () => {
+  const nat = native!;
+  const threads = nat.threads();
   const shapes: Case[] = [
     { ...BASE, m: 300, n: 200, k: 700, transB: true, beta: 1 },
     { ...BASE, m: 64, n: 2100, k: 33, bDtype: 'bf16' },
@@ -287,28 +296,28 @@ test('matmul: built-in kernel is bit-identical across runs, thread counts and th
     { ...BASE, m: 100, n: 300, k: 2700, transB: true, bDtype: 'f16' },
     { ...BASE, m: 400, n: 90, k: 3000, transA: true },
   ];
-  native.setBlasDisabled(true);
+  nat.setBlasDisabled(true);
   try {
     for (const c of shapes) {
       const l = layoutOf(c);
       const d = makeData(c, l, new Rng(11));
-      const first = runCase(native, c, l, d, (b, p) => b.matmul(p));
-      const second = runCase(native, c, l, d, (b, p) => b.matmul(p));
-      const serial = runCase(native, c, l, d, (_b, p) => nativeMatmulSerial(loadAddon(), p));
+      const first = runCase(nat, c, l, d, (b, p) => b.matmul(p));
+      const second = runCase(nat, c, l, d, (b, p) => b.matmul(p));
+      const serial = runCase(nat, c, l, d, (_b, p) => nativeMatmulSerial(loadAddon(), p));
       const label = describeCase(c);
       assert.deepEqual(new Uint32Array(second.buffer), new Uint32Array(first.buffer), `${label}: rerun differs`);
       assert.deepEqual(new Uint32Array(serial.buffer), new Uint32Array(first.buffer), `${label}: serial differs`);
       // Other thread counts cut C at other points; the sums must not change.
       for (const count of [1, 3]) {
-        native.threads(count);
-        const other = runCase(native, c, l, d, (b, p) => b.matmul(p));
-        native.threads(threads);
+        nat.threads(count);
+        const other = runCase(nat, c, l, d, (b, p) => b.matmul(p));
+        nat.threads(threads);
         assert.deepEqual(new Uint32Array(other.buffer), new Uint32Array(first.buffer), `${label}: ${count} threads differ`);
       }
     }
   } finally {
-    native.threads(threads);
-    native.setBlasDisabled(false);
+    nat.threads(threads);
+    nat.setBlasDisabled(false);
   }
 });
 
@@ -327,17 +336,17 @@ test('matmul: bad parameters throw naming the field', () => {
   assert.throws(() => ref.matmul({ ...p, alpha: NaN }), /alpha must be finite/);
 });
 
-test('matmul: gemmInfo names the engine', (t) => {
-  const native = nativeOrSkip();
-  if (!native) return t.skip('native addon not built');
-  const info = native.gemmInfo();
+test('matmul: gemmInfo names the engine', { skip: NATIVE_SKIP }, (t) => {
+  const nat = native!;
+  const info = nat.gemmInfo();
   assert.ok(info.threads >= 1);
   if (info.library === undefined) {
     assert.equal(info.engine, 'builtin');
+    t.skip('OpenBLAS not found: only the built-in engine could be named');
     return;
   }
-  native.setBlasDisabled(true);
-  assert.equal(native.gemmInfo().engine, 'builtin');
-  native.setBlasDisabled(false);
-  assert.equal(native.gemmInfo().engine, process.env.LLAVA_BLAS === 'off' ? 'builtin' : 'openblas');
+  nat.setBlasDisabled(true);
+  assert.equal(nat.gemmInfo().engine, 'builtin');
+  nat.setBlasDisabled(false);
+  assert.equal(nat.gemmInfo().engine, process.env.LLAVA_BLAS === 'off' ? 'builtin' : 'openblas');
 });

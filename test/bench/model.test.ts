@@ -1,5 +1,6 @@
 // The model bench's pieces on the tiny shape: a random bf16 checkpoint loads (norm scales 1,
-// biases 0, matrices random) and the bench reports every case with the 7B baseline only when asked.
+// biases 0, matrices random) and the bench reports every case with only what it measured: no
+// fixed llama.cpp figures or ratios to them (llama.cpp is to be measured in the same run, issue 13).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,10 +23,13 @@ test('a random bf16 checkpoint of a named shape loads and benches', async (t) =>
   const std = Math.sqrt(w.reduce((s, x) => s + x * x, 0) / w.length);
   assert.ok(std > 0.015 && std < 0.025, `matrix std ${std}`);
   model.dispose();
-  const lines = benchCheckpoint('tiny', dir, false);
+  const lines = benchCheckpoint('tiny', dir);
   assert.deepEqual(lines.map((l) => l.case), ['load', 'image_encode', 'prefill', 'decode', 'generated']);
   const prefill = lines.find((l) => l.case === 'prefill')!;
   assert.equal(prefill.tokens, 1 + 16 + 24);
   assert.ok((prefill.tokens_per_s as number) > 0);
-  assert.equal(prefill.speed_ratio, null);
+  for (const line of lines) {
+    const quoted = Object.keys(line).filter((k) => /llama|ratio|baseline/i.test(k));
+    assert.deepEqual(quoted, [], `${line.case}: fields not measured by this run`);
+  }
 });

@@ -69,7 +69,7 @@ test('numpy reads what we write', (t) => {
   if (!existsSync(SYSTEM_PYTHON)) return t.skip(`${SYSTEM_PYTHON} not found`);
   // numpy may be absent, or present but unable to load (e.g. its BLAS library removed).
   const probe = spawnSync(SYSTEM_PYTHON, ['-c', 'import numpy'], { encoding: 'utf8' });
-  if (probe.status !== 0) return t.skip(`numpy does not import in ${SYSTEM_PYTHON}`);
+  if (probe.status !== 0) return t.skip(`numpy does not import in ${SYSTEM_PYTHON} (apt-get install python3-numpy)`);
   const dir = mkdtempSync(join(tmpdir(), 'npy-'));
   try {
     const path = join(dir, 'a.npy');

@@ -1,5 +1,6 @@
 // Decoding and CLIP preprocessing of the real photos in ../shared/data/photos against Pillow, computed at test time.
-// Skips with a message where ../shared or Debian's python3 with Pillow is absent (nothing from ../shared is committed).
+// Reported as skipped, with the reason, where ../shared or Debian's python3 with Pillow and numpy
+// (apt-get install python3-pil python3-numpy) is absent (nothing from ../shared is committed).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,12 +24,11 @@ function skipReason(): string | undefined {
   if (!existsSync(PHOTOS)) return `${PHOTOS} is absent`;
   if (!existsSync(PYTHON)) return `${PYTHON} is absent`;
   const probe = spawnSync(PYTHON, ['-c', 'import PIL, numpy'], { encoding: 'utf8' });
-  if (probe.status !== 0) return `${PYTHON} lacks Pillow or numpy`;
+  if (probe.status !== 0) return `${PYTHON} lacks Pillow or numpy (apt-get install python3-pil python3-numpy)`;
   return undefined;
 }
 
 const reason = skipReason();
-if (reason) console.log(`# photos.test.ts: skipped, ${reason}`);
 
 test('real photos: sharp decode and preprocessing equal Pillow + transformers', { skip: reason }, async () => {
   const photos = readdirSync(PHOTOS).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort();

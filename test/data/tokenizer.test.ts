@@ -11,7 +11,6 @@ import { ID, TINY_VOCAB, tinyTokenizerJson } from './tinyTokenizer.js';
 
 const LLAMA_DIR = '../shared/data/tokenizers/llama2';
 const llamaMissing = existsSync(join(LLAMA_DIR, 'tokenizer.json')) ? undefined : `${LLAMA_DIR} is absent`;
-if (llamaMissing) console.log(`# tokenizer.test.ts: real LLaMA tokenizer tests skipped, ${llamaMissing}`);
 
 function loadLlama(): LlavaTokenizer {
   return LlavaTokenizer.fromDir(LLAMA_DIR);

@@ -10,11 +10,11 @@ const corpus = loadCharCorpus('test/fixtures/text/notes.txt');
 const entropy = unigramEntropy(corpus);
 const tailMean = (xs: number[]) => xs.slice(-20).reduce((a, b) => a + b, 0) / 20;
 
-test('native: 300 steps reach 30% below the unigram entropy, bit-identical twice', { skip: !addonAvailable() && 'native addon not built' }, () => {
+test('native: 300 steps reach 30% below the unigram entropy, bit-identical twice', { skip: !addonAvailable() && 'native addon not built' }, (t) => {
   const native = getBackend('native');
   const first = trainCharLm(corpus, { ...CHAR_LM_DEFAULTS, backend: native });
   const final = tailMean(first);
-  console.log(`# unigram entropy ${entropy.toFixed(4)} nats, final loss ${final.toFixed(4)} (${((1 - final / entropy) * 100).toFixed(1)}% below)`);
+  t.diagnostic(`unigram entropy ${entropy.toFixed(4)} nats, final loss ${final.toFixed(4)} (${((1 - final / entropy) * 100).toFixed(1)}% below)`);
   assert.ok(final <= 0.7 * entropy, `final loss ${final} is not 30% below the unigram entropy ${entropy}`);
   const second = trainCharLm(corpus, { ...CHAR_LM_DEFAULTS, backend: native });
   assert.deepEqual(second, first, 'two runs with one seed and one thread count differ');
