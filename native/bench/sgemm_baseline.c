@@ -3,7 +3,9 @@
  *
  * Output: one JSON object per line, {"name", "ms", "gflops", ...}, or one line
  * {"unavailable": "..."} (exit 2) when no OpenBLAS library loads.
- * Usage: sgemm_baseline [threads (default 2)] [repetitions (default 7)]
+ * Usage: sgemm_baseline [threads (default 2)] [repetitions (default 7)] [shapes file]
+ * With a shapes file (one GEMM per line: m n k transA transB count), only that list is timed,
+ * as "shapes": the GEMMs some workload executed (a training step, say), back to back.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -125,11 +127,40 @@ static void bench(const char* name, const Shape* shapes, int count, int reps, in
   free(c);
 }
 
+/* Reads "m n k transA transB count" lines; returns the count of shapes, or -1 on a malformed file. */
+static int read_shapes(const char* path, Shape** out) {
+  FILE* f = fopen(path, "r");
+  if (!f) return -1;
+  int cap = 64, n = 0;
+  Shape* shapes = malloc(sizeof(Shape) * cap);
+  Shape x;
+  int got;
+  while ((got = fscanf(f, "%d %d %d %d %d %d", &x.m, &x.n, &x.k, &x.transA, &x.transB, &x.count)) == 6) {
+    if (x.m < 1 || x.n < 1 || x.k < 1 || x.count < 1) break;
+    if (n == cap) shapes = realloc(shapes, sizeof(Shape) * (cap *= 2));
+    shapes[n++] = x;
+  }
+  int ok = got == EOF && !ferror(f);
+  fclose(f);
+  if (!ok) {
+    free(shapes);
+    return -1;
+  }
+  *out = shapes;
+  return n;
+}
+
 int main(int argc, char** argv) {
   int threads = argc > 1 ? atoi(argv[1]) : DEFAULT_THREADS;
   int reps = argc > 2 ? atoi(argv[2]) : DEFAULT_REPS;
   if (threads < 1 || reps < 1) {
-    fprintf(stderr, "usage: sgemm_baseline [threads >= 1] [repetitions >= 1]\n");
+    fprintf(stderr, "usage: sgemm_baseline [threads >= 1] [repetitions >= 1] [shapes file]\n");
+    return 1;
+  }
+  Shape* custom = NULL;
+  int custom_count = 0;
+  if (argc > 3 && (custom_count = read_shapes(argv[3], &custom)) <= 0) {
+    fprintf(stderr, "sgemm_baseline: %s: expected lines of 'm n k transA transB count'\n", argv[3]);
     return 1;
   }
   void* lib = NULL;
@@ -150,6 +181,11 @@ int main(int argc, char** argv) {
   }
   if (set_threads) set_threads(threads);
   printf("{\"library\":\"%s\",\"threads\":%d}\n", loaded, threads);
+  if (custom) {
+    bench("shapes", custom, custom_count, reps, threads);
+    free(custom);
+    return 0;
+  }
   bench("matmul_1024", MATMUL_1024, 1, reps, threads);
   bench("matmul_256x4096x4096", MATMUL_256x4096x4096, 1, reps, threads);
   bench("block_gemms", BLOCK_GEMMS, sizeof BLOCK_GEMMS / sizeof *BLOCK_GEMMS, reps, threads);

@@ -2,7 +2,7 @@
 // cblas_sgemm timed from plain C) once per source version and runs it, so JS figures sit next to C ones.
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +15,8 @@ const CACHE_DIR = join(tmpdir(), 'llava-ts-bench');
 const SOURCE = join('native', 'bench', 'sgemm_baseline.c');
 /** Generous: the program runs three benchmarks of a few hundred milliseconds each. */
 const RUN_TIMEOUT_MS = 120_000;
+/** The program's own default repetition count. */
+const DEFAULT_REPEATS = 7;
 
 /** One benchmark of the baseline: median milliseconds and the GFLOP/s they mean. */
 export interface BaselineTiming {
@@ -27,6 +29,18 @@ export interface BaselineOptions {
   readonly threads?: number;
   /** Timed repetitions per benchmark (median reported; default the program's 7). */
   readonly repeats?: number;
+  /** Time only this list of GEMMs (reported as `shapes`) instead of the built-in cases. */
+  readonly shapes?: readonly GemmShape[];
+}
+
+/** One GEMM as the C baseline takes it: C(m, n) = op(A) op(B), `count` times. */
+export interface GemmShape {
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly transA: boolean;
+  readonly transB: boolean;
+  readonly count: number;
 }
 
 /**
@@ -40,7 +54,13 @@ export async function runSgemmBaseline(
   const binary = await compileBaseline();
   if (typeof binary !== 'string') return binary;
   const threads = opts.threads ?? defaultThreads();
-  const args = [String(threads), ...(opts.repeats !== undefined ? [String(opts.repeats)] : [])];
+  const args = [String(threads), String(opts.repeats ?? DEFAULT_REPEATS)];
+  let shapesFile: string | undefined;
+  if (opts.shapes) {
+    shapesFile = join(CACHE_DIR, `shapes-${process.pid}-${Date.now()}.txt`);
+    writeFileSync(shapesFile, opts.shapes.map((x) => `${x.m} ${x.n} ${x.k} ${x.transA ? 1 : 0} ${x.transB ? 1 : 0} ${x.count}\n`).join(''));
+    args.push(shapesFile);
+  }
   let stdout: string;
   try {
     stdout = (await run(binary, args, { timeout: RUN_TIMEOUT_MS })).stdout;
@@ -50,6 +70,8 @@ export async function runSgemmBaseline(
     const unavailable = parseLines(out).find((o) => typeof o.unavailable === 'string');
     if (unavailable) return { unavailable: String(unavailable.unavailable) };
     throw new Error(`sgemm baseline ${binary} failed: ${(err as Error).message}`);
+  } finally {
+    if (shapesFile) rmSync(shapesFile, { force: true });
   }
   const timings: Record<string, BaselineTiming> = {};
   for (const o of parseLines(stdout)) {

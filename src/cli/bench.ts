@@ -2,6 +2,7 @@
 // warm-up), with their baselines measured in the same run.
 import type { Command } from 'commander';
 import { runKernelBench } from '../bench/kernels.js';
+import { runTrainBench } from '../bench/train.js';
 import { runModelBench } from '../bench/model.js';
 
 export function register(program: Command): void {
@@ -22,6 +23,16 @@ export function register(program: Command): void {
       if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got '${opts.rounds}'`);
       const results = await runKernelBench({ blasOff: opts.blas === 'off', repeats, rounds, cases: opts.case?.split(',') });
       for (const r of results) process.stdout.write(JSON.stringify(r) + '\n');
+    });
+  bench
+    .command('train')
+    .description('one training step (world-small stage 2; a stack of LLaMA blocks at width 1024) beside its GEMMs in C sgemm')
+    .option('--repeats <n>', 'timed steps per case (median reported)', '7')
+    .option('--json', 'JSON lines (the only output format; accepted for symmetry)')
+    .action(async (opts: { repeats: string }) => {
+      const repeats = Number(opts.repeats);
+      if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer, got '${opts.repeats}'`);
+      await runTrainBench({ repeats }, (line) => process.stdout.write(JSON.stringify(line) + '\n'));
     });
   bench
     .command('model')

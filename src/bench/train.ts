@@ -1,0 +1,166 @@
+// `llava bench train`: one training step, timed, beside the time its own GEMMs (every shape
+// the step ran through the backend's matmul, recorded) take in OpenBLAS sgemm called from C.
+// step_ms / c_gemm_ms says what everything else (attention, norms, optimiser, glue) costs.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
+import type { Backend, MatmulParams } from '../backend/types.js';
+import { defaultBackend } from '../backend/index.js';
+import { tensor } from '../tensor/tensor.js';
+import { mean } from '../tensor/ops/reduce.js';
+import { tidy } from '../tensor/scope.js';
+import { Rng } from '../tensor/random.js';
+import { randn } from '../tensor/ops/random.js';
+import { backward } from '../autograd/backward.js';
+import { AdamW } from '../nn/optim/adamw.js';
+import { ModuleList } from '../nn/module.js';
+import { loadLlava } from '../model/checkpoint.js';
+import { DEFAULT_TEXT_CONFIG, type TextConfig } from '../model/config.js';
+import { namedConfig } from '../model/namedConfigs.js';
+import { LlamaDecoderLayer } from '../model/llama.js';
+import { randomWeights } from '../model/modules.js';
+import { IGNORE_INDEX } from '../data/constants.js';
+import { runSgemmBaseline, type GemmShape } from './baseline.js';
+import { writeRandomCheckpoint } from './model.js';
+
+/** One line of the bench's JSON output. */
+export type TrainBenchLine = Record<string, unknown>;
+
+/** Runs `fn` with the backend's matmul recorded; returns the GEMM list (identical shapes merged). */
+export function recordGemms(backend: Backend, fn: () => void): GemmShape[] {
+  const original = backend.matmul;
+  const counts = new Map<string, GemmShape>();
+  backend.matmul = (p: MatmulParams) => {
+    const key = `${p.m} ${p.n} ${p.k} ${p.transA} ${p.transB}`;
+    const seen = counts.get(key);
+    counts.set(key, { m: p.m, n: p.n, k: p.k, transA: p.transA, transB: p.transB, count: (seen?.count ?? 0) + p.batch });
+    original.call(backend, p);
+  };
+  try {
+    fn();
+  } finally {
+    backend.matmul = original;
+  }
+  return [...counts.values()];
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function ms(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+/** Times `step` (after warm-up), records one step's GEMMs and times those in C sgemm. */
+async function measure(name: string, backend: Backend, step: () => void, repeats: number, extra: TrainBenchLine): Promise<TrainBenchLine> {
+  step();
+  const shapes = recordGemms(backend, step);
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = process.hrtime.bigint();
+    step();
+    times.push(ms(t0));
+  }
+  const stepMs = median(times);
+  const flops = shapes.reduce((s, x) => s + 2 * x.m * x.n * x.k * x.count, 0);
+  const baseline = await runSgemmBaseline({ shapes, repeats: Math.max(3, repeats) });
+  const c = 'unavailable' in baseline ? undefined : baseline.shapes;
+  const tokens = Number(extra.tokens ?? 0);
+  return {
+    case: name,
+    step_ms: +stepMs.toFixed(2),
+    tokens_per_s: tokens ? Math.round((tokens * 1000) / stepMs) : undefined,
+    gemm_gflop: +(flops / 1e9).toFixed(3),
+    gemm_calls: shapes.reduce((s, x) => s + x.count, 0),
+    ...(c ? { c_gemm_ms: +c.ms.toFixed(2), ratio: +(stepMs / c.ms).toFixed(3), ratio_kind: 'step_time_over_c_gemms' } : { c_gemm_unavailable: (baseline as { unavailable: string }).unavailable }),
+    gemm: backend.gemmInfo().engine,
+    threads: backend.gemmInfo().threads,
+    load1: +loadavg()[0]!.toFixed(2),
+    ...extra,
+  };
+}
+
+/** Stage 2 (projector + LLM train, vision frozen) on a random bf16 world-small checkpoint. */
+async function llavaStage2(backend: Backend, repeats: number, batch: number, textTokens: number): Promise<TrainBenchLine> {
+  const config = namedConfig('world-small');
+  const dir = join(tmpdir(), `llava-bench-train-${process.pid}`);
+  await writeRandomCheckpoint(config, dir);
+  try {
+    const trains = (n: string) => n.startsWith('projector.') || n.startsWith('text.');
+    const { model } = loadLlava(dir, { backend, trainable: trains });
+    for (const [n, p] of model.namedParameters()) p.setTrainable(trains(n));
+    const rng = new Rng(1);
+    const L = model.tokensPerImage;
+    const ids: number[][] = [];
+    const labels: number[][] = [];
+    for (let b = 0; b < batch; b++) {
+      const text = Array.from({ length: textTokens }, () => 3 + rng.int(config.text.vocabSize - 10));
+      ids.push([1, ...new Array<number>(L).fill(config.imageTokenId), ...text]);
+      labels.push([IGNORE_INDEX, ...new Array<number>(L).fill(IGNORE_INDEX), ...text]);
+    }
+    const side = config.vision.imageSize;
+    const pixels = randn([batch, 3, side, side], rng, 1, 0, { backend });
+    const params = model.trainableParameters();
+    const optimizer = new AdamW(params, { lr: 1e-5 });
+    const step = () => {
+      const loss = tidy(() => model.forward({ inputIds: ids, labels, pixelValues: pixels }).loss!);
+      backward(loss);
+      loss.dispose();
+      optimizer.step();
+      optimizer.zeroGrad();
+    };
+    const line = await measure('world_small_stage2', backend, step, repeats, { batch, image_tokens: L, text_tokens: textTokens + 1, tokens: batch * (L + textTokens + 1), trained_params: params.reduce((s, p) => s + p.value.size, 0) });
+    optimizer.dispose();
+    pixels.dispose();
+    model.dispose();
+    return line;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A stack of LLaMA decoder layers at width 1024 (f32, all trainable), mean of the output as the loss. */
+async function blockStack(backend: Backend, repeats: number): Promise<TrainBenchLine> {
+  const config: TextConfig = { ...DEFAULT_TEXT_CONFIG, hiddenSize: 1024, intermediateSize: 2816, numHeads: 16, numKvHeads: 16, headDim: 64, numLayers: 4, vocabSize: 8, maxPositionEmbeddings: 1024 };
+  const rng = new Rng(2);
+  const source = randomWeights(rng);
+  const layers = new ModuleList(Array.from({ length: config.numLayers }, (_, i) => new LlamaDecoderLayer(source, `layers.${i}`, config, i)));
+  const B = 2;
+  const T = 256;
+  const x = randn([B, T, config.hiddenSize], rng, 1, 0, { backend });
+  const positions = tensor(Array.from({ length: B * T }, (_, i) => i % T), [B, T], { dtype: 'i32', backend });
+  const optimizer = new AdamW(layers.trainableParameters(), { lr: 1e-5 });
+  const step = () => {
+    const loss = tidy(() => {
+      let h = x;
+      for (const layer of layers.items) h = layer.forward(h, { positions });
+      return mean(h);
+    });
+    backward(loss);
+    loss.dispose();
+    optimizer.step();
+    optimizer.zeroGrad();
+  };
+  const line = await measure('llama_blocks_1024', backend, step, repeats, { layers: config.numLayers, width: 1024, mlp: 2816, heads: 16, batch: B, seq: T, tokens: B * T });
+  optimizer.dispose();
+  layers.dispose();
+  x.dispose();
+  positions.dispose();
+  return line;
+}
+
+/** Options of the train bench. */
+export interface TrainBenchOptions {
+  readonly repeats?: number;
+}
+
+/** The train bench: world-small stage 2 and the width-1024 stack. */
+export async function runTrainBench(o: TrainBenchOptions, emit: (line: TrainBenchLine) => void): Promise<void> {
+  const backend = defaultBackend();
+  const repeats = o.repeats ?? 7;
+  emit(await llavaStage2(backend, repeats, 8, 47));
+  emit(await blockStack(backend, repeats));
+}
