@@ -10,6 +10,7 @@ import type { Backend } from '../../src/backend/types.js';
 import { tensor } from '../../src/tensor/index.js';
 import { layerNorm as layerNormOp, rmsNorm as rmsNormOp } from '../../src/tensor/ops/nn.js';
 import { downloadF32, nativeOrSkip, reference, Rng, upload } from './harness.js';
+import { relativeMaxDiff } from '../model/fixtures.js';
 
 const EPS = 1e-5;
 /**
@@ -46,16 +47,6 @@ const CASES: readonly NormCase[] = [
   { label: 'small-magnitude 4x257, offset', rows: 4, cols: 257, offset: 0.25, scale: 1e-3, small: true },
 ];
 
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  assert.equal(got.length, want.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  return diff / scale;
-}
 
 // ---------------------------------------------------------------- float64 formulas
 
@@ -172,7 +163,7 @@ for (const { name, be } of backends) {
           const got = runKernels(be!, kind, c.rows, c.cols, x, w, b, dy, seed, EPS);
           const want = normF64(kind, c.rows, c.cols, x, w, b, dy, seed, EPS);
           const keys = kind === 'layer' ? (['y', 'mean', 'rstd', 'dx', 'dw', 'db'] as const) : (['y', 'rstd', 'dx', 'dw'] as const);
-          const errs = keys.map((k) => [k, relErr(got[k], want[k])] as const);
+          const errs = keys.map((k) => [k, relativeMaxDiff(got[k], want[k])] as const);
           t.diagnostic(`max|diff|/max vs float64: ${errs.map(([k, e]) => `${k} ${e.toExponential(1)}`).join(', ')}`);
           for (const [k, e] of errs) assert.ok(e <= TOL, `${kind}Norm ${c.label} (${name}): ${k} off by ${e.toExponential(2)} x max (tolerance ${TOL})`);
           if (!epsDominates(kind, c)) return;
@@ -180,7 +171,7 @@ for (const { name, be } of backends) {
           for (const wrong of [0, 1e-6]) {
             const off = normF64(kind, c.rows, c.cols, x, w, b, dy, seed, wrong);
             for (const k of ['y', 'rstd', 'dx'] as const) {
-              const e = relErr(got[k], off[k]);
+              const e = relativeMaxDiff(got[k], off[k]);
               assert.ok(e > DISCRIMINATION * TOL, `${kind}Norm ${c.label} (${name}): eps ${wrong} changes ${k} by only ${e.toExponential(2)}`);
             }
           }
@@ -193,7 +184,7 @@ for (const { name, be } of backends) {
         for (const eps of [0, 1e-6]) {
           const got = runKernels(be!, kind, c.rows, c.cols, x, w, b, dy, seed, eps);
           const want = normF64(kind, c.rows, c.cols, x, w, b, dy, seed, eps);
-          for (const k of ['y', 'rstd', 'dx'] as const) assert.ok(relErr(got[k], want[k]) <= TOL, `${kind}Norm eps ${eps} (${name}): ${k}`);
+          for (const k of ['y', 'rstd', 'dx'] as const) assert.ok(relativeMaxDiff(got[k], want[k]) <= TOL, `${kind}Norm eps ${eps} (${name}): ${k}`);
         }
       });
     }
@@ -207,11 +198,11 @@ for (const { name, be } of backends) {
       const bt = tensor(b, [c.cols], { backend: be });
       const formula = (kind: 'layer' | 'rms', eps: number) => normF64(kind, c.rows, c.cols, x, w, b, dy, seed, eps).y;
       const rms = rmsNormOp(xt, wt, 1e-5);
-      assert.ok(relErr(rms.toArray(), formula('rms', 1e-5)) <= TOL, 'rmsNorm op, eps 1e-5');
-      assert.ok(relErr(rms.toArray(), formula('rms', 1e-6)) > DISCRIMINATION * TOL, 'rmsNorm op: its default eps would give another result');
+      assert.ok(relativeMaxDiff(rms.toArray(), formula('rms', 1e-5)) <= TOL, 'rmsNorm op, eps 1e-5');
+      assert.ok(relativeMaxDiff(rms.toArray(), formula('rms', 1e-6)) > DISCRIMINATION * TOL, 'rmsNorm op: its default eps would give another result');
       const ln = layerNormOp(xt, wt, bt, 1e-6);
-      assert.ok(relErr(ln.toArray(), formula('layer', 1e-6)) <= TOL, 'layerNorm op, eps 1e-6');
-      assert.ok(relErr(ln.toArray(), formula('layer', 1e-5)) > DISCRIMINATION * TOL, 'layerNorm op: its default eps would give another result');
+      assert.ok(relativeMaxDiff(ln.toArray(), formula('layer', 1e-6)) <= TOL, 'layerNorm op, eps 1e-6');
+      assert.ok(relativeMaxDiff(ln.toArray(), formula('layer', 1e-5)) > DISCRIMINATION * TOL, 'layerNorm op: its default eps would give another result');
       for (const t of [xt, wt, bt, rms, ln]) t.dispose();
     });
   });
@@ -226,7 +217,7 @@ describe('native and reference norm kernels agree with eps = 1e-5 on small-magni
         const e = runKernels(reference(), kind, c.rows, c.cols, x, w, b, dy, seed, EPS);
         for (const k of Object.keys(e) as (keyof Got)[]) {
           if (kind === 'rms' && (k === 'mean' || k === 'db')) continue;
-          assert.ok(relErr(a[k], e[k]) <= TOL, `${kind}Norm ${c.label}: ${k}: native vs reference ${relErr(a[k], e[k]).toExponential(2)}`);
+          assert.ok(relativeMaxDiff(a[k], e[k]) <= TOL, `${kind}Norm ${c.label}: ${k}: native vs reference ${relativeMaxDiff(a[k], e[k]).toExponential(2)}`);
         }
       }
     }
