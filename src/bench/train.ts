@@ -19,7 +19,7 @@ import { loadLlava } from '../model/checkpoint.js';
 import { DEFAULT_TEXT_CONFIG, type TextConfig } from '../model/config.js';
 import { namedConfig } from '../model/namedConfigs.js';
 import { LlamaDecoderLayer } from '../model/llama.js';
-import { randomWeights } from '../model/modules.js';
+import { randomWeights } from '../nn/layers.js';
 import { IGNORE_INDEX } from '../data/constants.js';
 import { runSgemmBaseline, type GemmShape } from './baseline.js';
 import { writeRandomCheckpoint } from './model.js';

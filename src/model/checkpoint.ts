@@ -25,7 +25,7 @@ import {
 import { writeShardedSafetensors, type TensorToWrite } from './safetensorsWriter.js';
 import { WEIGHT, canonicalizeNames, checkWeightShapes, fromCanonicalName } from './weightNames.js';
 import { LlavaModel } from './llava.js';
-import type { WeightRole, WeightSource } from './modules.js';
+import type { WeightRole, WeightSource } from '../nn/layers.js';
 
 /** Files besides the weights that make a llava-hf directory usable (tokenizer, processor, template). */
 export const CHECKPOINT_ASSET_FILES: readonly string[] = [

@@ -11,7 +11,8 @@ import { formatShape } from '../tensor/shape.js';
 import { ModuleList } from '../nn/module.js';
 import type { Parameter } from '../nn/parameter.js';
 import { numPatches, type FeatureSelectStrategy, type VisionConfig } from './config.js';
-import { Group, WeightOnly, LayerNormLayer, LinearLayer, SourcedModule, activate, type WeightSource } from './modules.js';
+import { Group, WeightOnly, LayerNorm, Linear, SourcedModule, type WeightSource } from '../nn/layers.js';
+import { activate } from './activation.js';
 
 /** Class, patch and position embeddings: pixels (N, 3, H, W) -> (N, S, C). */
 export class ClipEmbeddings extends SourcedModule {
@@ -49,10 +50,10 @@ export class ClipEmbeddings extends SourcedModule {
 
 /** Multi-head self-attention with biased q/k/v/out projections, no mask. */
 export class ClipAttention extends SourcedModule {
-  readonly q: LinearLayer;
-  readonly k: LinearLayer;
-  readonly v: LinearLayer;
-  readonly out: LinearLayer;
+  readonly q: Linear;
+  readonly k: Linear;
+  readonly v: Linear;
+  readonly out: Linear;
 
   constructor(
     source: WeightSource,
@@ -61,10 +62,10 @@ export class ClipAttention extends SourcedModule {
   ) {
     super(source, prefix);
     const C = config.hiddenSize;
-    this.q = this.module('q_proj', new LinearLayer(source, this.child('q_proj'), C, C, true));
-    this.k = this.module('k_proj', new LinearLayer(source, this.child('k_proj'), C, C, true));
-    this.v = this.module('v_proj', new LinearLayer(source, this.child('v_proj'), C, C, true));
-    this.out = this.module('out_proj', new LinearLayer(source, this.child('out_proj'), C, C, true));
+    this.q = this.module('q_proj', new Linear(source, this.child('q_proj'), C, C, true));
+    this.k = this.module('k_proj', new Linear(source, this.child('k_proj'), C, C, true));
+    this.v = this.module('v_proj', new Linear(source, this.child('v_proj'), C, C, true));
+    this.out = this.module('out_proj', new Linear(source, this.child('out_proj'), C, C, true));
   }
 
   forward(x: Tensor): Tensor {
@@ -81,11 +82,11 @@ export class ClipAttention extends SourcedModule {
 
 /** Pre-LN encoder layer: x + attn(ln1(x)); x + fc2(act(fc1(ln2(x)))). */
 export class ClipEncoderLayer extends SourcedModule {
-  readonly ln1: LayerNormLayer;
+  readonly ln1: LayerNorm;
   readonly attn: ClipAttention;
-  readonly ln2: LayerNormLayer;
-  readonly fc1: LinearLayer;
-  readonly fc2: LinearLayer;
+  readonly ln2: LayerNorm;
+  readonly fc1: Linear;
+  readonly fc2: Linear;
 
   constructor(
     source: WeightSource,
@@ -95,11 +96,11 @@ export class ClipEncoderLayer extends SourcedModule {
     super(source, prefix);
     const { hiddenSize: C, intermediateSize: M, layerNormEps: eps } = config;
     this.attn = this.module('self_attn', new ClipAttention(source, this.child('self_attn'), config));
-    this.ln1 = this.module('layer_norm1', new LayerNormLayer(source, this.child('layer_norm1'), C, eps));
+    this.ln1 = this.module('layer_norm1', new LayerNorm(source, this.child('layer_norm1'), C, eps));
     const mlp = this.module('mlp', new Group());
-    this.fc1 = mlp.add('fc1', new LinearLayer(source, this.child('mlp.fc1'), C, M, true));
-    this.fc2 = mlp.add('fc2', new LinearLayer(source, this.child('mlp.fc2'), M, C, true));
-    this.ln2 = this.module('layer_norm2', new LayerNormLayer(source, this.child('layer_norm2'), C, eps));
+    this.fc1 = mlp.add('fc1', new Linear(source, this.child('mlp.fc1'), C, M, true));
+    this.fc2 = mlp.add('fc2', new Linear(source, this.child('mlp.fc2'), M, C, true));
+    this.ln2 = this.module('layer_norm2', new LayerNorm(source, this.child('layer_norm2'), C, eps));
   }
 
   forward(x: Tensor): Tensor {
@@ -123,9 +124,9 @@ export interface ClipVisionOptions {
  */
 export class ClipVisionTransformer extends SourcedModule {
   readonly embeddings: ClipEmbeddings;
-  readonly preLayerNorm: LayerNormLayer;
+  readonly preLayerNorm: LayerNorm;
   readonly layers: ModuleList<ClipEncoderLayer>;
-  readonly postLayerNorm: LayerNormLayer | undefined;
+  readonly postLayerNorm: LayerNorm | undefined;
 
   constructor(
     source: WeightSource,
@@ -136,11 +137,11 @@ export class ClipVisionTransformer extends SourcedModule {
     super(source, prefix);
     const C = config.hiddenSize;
     this.embeddings = this.module('embeddings', new ClipEmbeddings(source, this.child('embeddings'), config));
-    this.preLayerNorm = this.module('pre_layrnorm', new LayerNormLayer(source, this.child('pre_layrnorm'), C, config.layerNormEps));
+    this.preLayerNorm = this.module('pre_layrnorm', new LayerNorm(source, this.child('pre_layrnorm'), C, config.layerNormEps));
     const layers = Array.from({ length: config.numLayers }, (_, i) => new ClipEncoderLayer(source, this.child(`encoder.layers.${i}`), config));
     this.layers = this.module('encoder', new Group()).add('layers', new ModuleList(layers));
     this.postLayerNorm = options.withPostLayerNorm
-      ? this.module('post_layernorm', new LayerNormLayer(source, this.child('post_layernorm'), C, config.layerNormEps))
+      ? this.module('post_layernorm', new LayerNorm(source, this.child('post_layernorm'), C, config.layerNormEps))
       : undefined;
   }
 

@@ -9,7 +9,10 @@ import { permute, reshape, split } from '../tensor/ops/view.js';
 import { tidy } from '../tensor/scope.js';
 import type { Rng } from '../tensor/random.js';
 import { Module, ModuleList } from '../nn/module.js';
-import { Embedding, LayerNorm, Linear } from '../nn/layers.js';
+import { Embedding, LayerNorm, Linear, randomWeights } from '../nn/layers.js';
+
+/** LayerNorm epsilon (PyTorch's default). */
+const LAYER_NORM_EPS = 1e-5;
 
 /** Sizes of a GPT. */
 export interface GptConfig {
@@ -42,12 +45,14 @@ export class TransformerBlock extends Module {
   ) {
     super();
     if (dim % heads !== 0) throw new Error(`block: width ${dim} is not divisible by ${heads} heads`);
-    this.ln1 = this.module('ln1', new LayerNorm(dim));
-    this.qkv = this.module('qkv', new Linear(dim, 3 * dim, rng, { std: 0.02 }));
-    this.proj = this.module('proj', new Linear(dim, dim, rng, { std: 0.02 }));
-    this.ln2 = this.module('ln2', new LayerNorm(dim));
-    this.fc1 = this.module('fc1', new Linear(dim, mlpDim, rng, { std: 0.02 }));
-    this.fc2 = this.module('fc2', new Linear(mlpDim, dim, rng, { std: 0.02 }));
+    // GPT-2 init: N(0, 0.02) matrices, zero biases, unit norm scales.
+    const source = randomWeights(rng);
+    this.ln1 = this.module('ln1', new LayerNorm(source, 'ln1', dim, LAYER_NORM_EPS));
+    this.qkv = this.module('qkv', new Linear(source, 'qkv', dim, 3 * dim, true));
+    this.proj = this.module('proj', new Linear(source, 'proj', dim, dim, true));
+    this.ln2 = this.module('ln2', new LayerNorm(source, 'ln2', dim, LAYER_NORM_EPS));
+    this.fc1 = this.module('fc1', new Linear(source, 'fc1', dim, mlpDim, true));
+    this.fc2 = this.module('fc2', new Linear(source, 'fc2', mlpDim, dim, true));
   }
 
   forward(x: Tensor): Tensor {
@@ -80,14 +85,15 @@ export class Gpt extends Module {
   ) {
     super();
     const { vocab, maxLen, dim, layers, heads } = config;
-    this.tokens = this.module('tokens', new Embedding(vocab, dim, rng, 0.02));
-    this.positions = this.module('positions', new Embedding(maxLen, dim, rng, 0.02));
+    const source = randomWeights(rng);
+    this.tokens = this.module('tokens', new Embedding(source, 'tokens', vocab, dim));
+    this.positions = this.module('positions', new Embedding(source, 'positions', maxLen, dim));
     this.blocks = this.module(
       'blocks',
       new ModuleList(Array.from({ length: layers }, () => new TransformerBlock(dim, heads, config.mlpDim ?? 4 * dim, rng))),
     );
-    this.lnF = this.module('ln_f', new LayerNorm(dim));
-    this.head = this.module('head', new Linear(dim, vocab, rng, { std: 0.02, bias: false }));
+    this.lnF = this.module('ln_f', new LayerNorm(source, 'ln_f', dim, LAYER_NORM_EPS));
+    this.head = this.module('head', new Linear(source, 'head', dim, vocab, false));
   }
 
   /** Logits (B, T, V) for i32 ids (B, T). */

@@ -4,7 +4,7 @@ export * from './config.js';
 export * from './namedConfigs.js';
 export * from './configWrite.js';
 export * from './weightNames.js';
-export * from './modules.js';
+export * from './activation.js';
 export * from './clipVit.js';
 export * from './projector.js';
 export * from './llama.js';

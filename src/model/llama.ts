@@ -11,7 +11,8 @@ import { ModuleList } from '../nn/module.js';
 import type { Parameter } from '../nn/parameter.js';
 import type { TextConfig } from './config.js';
 import type { KvCache } from './kvCache.js';
-import { LinearLayer, RmsNormLayer, SourcedModule, WeightOnly, activate, type WeightSource } from './modules.js';
+import { Linear, RMSNorm, SourcedModule, WeightOnly, type WeightSource } from '../nn/layers.js';
+import { activate } from './activation.js';
 
 /** Per-call inputs every layer needs besides the hidden states. */
 export interface DecoderContext {
@@ -25,10 +26,10 @@ export interface DecoderContext {
 
 /** Grouped-query self-attention with rotary q/k. */
 export class LlamaAttention extends SourcedModule {
-  readonly q: LinearLayer;
-  readonly k: LinearLayer;
-  readonly v: LinearLayer;
-  readonly o: LinearLayer;
+  readonly q: Linear;
+  readonly k: Linear;
+  readonly v: Linear;
+  readonly o: Linear;
 
   constructor(
     source: WeightSource,
@@ -38,10 +39,10 @@ export class LlamaAttention extends SourcedModule {
   ) {
     super(source, prefix);
     const { hiddenSize: C, numHeads, numKvHeads, headDim: D, attentionBias: bias } = config;
-    this.q = this.module('q_proj', new LinearLayer(source, this.child('q_proj'), C, numHeads * D, bias));
-    this.k = this.module('k_proj', new LinearLayer(source, this.child('k_proj'), C, numKvHeads * D, bias));
-    this.v = this.module('v_proj', new LinearLayer(source, this.child('v_proj'), C, numKvHeads * D, bias));
-    this.o = this.module('o_proj', new LinearLayer(source, this.child('o_proj'), numHeads * D, C, bias));
+    this.q = this.module('q_proj', new Linear(source, this.child('q_proj'), C, numHeads * D, bias));
+    this.k = this.module('k_proj', new Linear(source, this.child('k_proj'), C, numKvHeads * D, bias));
+    this.v = this.module('v_proj', new Linear(source, this.child('v_proj'), C, numKvHeads * D, bias));
+    this.o = this.module('o_proj', new Linear(source, this.child('o_proj'), numHeads * D, C, bias));
   }
 
   forward(x: Tensor, ctx: DecoderContext): Tensor {
@@ -61,9 +62,9 @@ export class LlamaAttention extends SourcedModule {
 
 /** SwiGLU: down(act(gate(x)) * up(x)). */
 export class LlamaMlp extends SourcedModule {
-  readonly gate: LinearLayer;
-  readonly up: LinearLayer;
-  readonly down: LinearLayer;
+  readonly gate: Linear;
+  readonly up: Linear;
+  readonly down: Linear;
 
   constructor(
     source: WeightSource,
@@ -72,9 +73,9 @@ export class LlamaMlp extends SourcedModule {
   ) {
     super(source, prefix);
     const { hiddenSize: C, intermediateSize: M, mlpBias: bias } = config;
-    this.gate = this.module('gate_proj', new LinearLayer(source, this.child('gate_proj'), C, M, bias));
-    this.up = this.module('up_proj', new LinearLayer(source, this.child('up_proj'), C, M, bias));
-    this.down = this.module('down_proj', new LinearLayer(source, this.child('down_proj'), M, C, bias));
+    this.gate = this.module('gate_proj', new Linear(source, this.child('gate_proj'), C, M, bias));
+    this.up = this.module('up_proj', new Linear(source, this.child('up_proj'), C, M, bias));
+    this.down = this.module('down_proj', new Linear(source, this.child('down_proj'), M, C, bias));
   }
 
   forward(x: Tensor): Tensor {
@@ -84,9 +85,9 @@ export class LlamaMlp extends SourcedModule {
 
 /** Pre-norm decoder layer: x + attn(norm1(x)); x + mlp(norm2(x)). */
 export class LlamaDecoderLayer extends SourcedModule {
-  readonly inputNorm: RmsNormLayer;
+  readonly inputNorm: RMSNorm;
   readonly attn: LlamaAttention;
-  readonly postAttentionNorm: RmsNormLayer;
+  readonly postAttentionNorm: RMSNorm;
   readonly mlp: LlamaMlp;
 
   constructor(source: WeightSource, prefix: string, config: TextConfig, index: number) {
@@ -94,8 +95,8 @@ export class LlamaDecoderLayer extends SourcedModule {
     const { hiddenSize: C, rmsNormEps: eps } = config;
     this.attn = this.module('self_attn', new LlamaAttention(source, this.child('self_attn'), config, index));
     this.mlp = this.module('mlp', new LlamaMlp(source, this.child('mlp'), config));
-    this.inputNorm = this.module('input_layernorm', new RmsNormLayer(source, this.child('input_layernorm'), C, eps));
-    this.postAttentionNorm = this.module('post_attention_layernorm', new RmsNormLayer(source, this.child('post_attention_layernorm'), C, eps));
+    this.inputNorm = this.module('input_layernorm', new RMSNorm(source, this.child('input_layernorm'), C, eps));
+    this.postAttentionNorm = this.module('post_attention_layernorm', new RMSNorm(source, this.child('post_attention_layernorm'), C, eps));
   }
 
   forward(x: Tensor, ctx: DecoderContext): Tensor {
@@ -110,8 +111,8 @@ export class LlamaDecoderLayer extends SourcedModule {
 export class LlamaForCausalLM extends SourcedModule {
   readonly embedTokens: Parameter;
   readonly layers: ModuleList<LlamaDecoderLayer>;
-  readonly norm: RmsNormLayer;
-  readonly lmHead: LinearLayer | undefined;
+  readonly norm: RMSNorm;
+  readonly lmHead: Linear | undefined;
 
   constructor(
     source: WeightSource,
@@ -123,8 +124,8 @@ export class LlamaForCausalLM extends SourcedModule {
     this.embedTokens = this.module('embed_tokens', new WeightOnly(source, this.child('embed_tokens'), [V, C], 'embedding')).weightParam;
     const layers = Array.from({ length: config.numLayers }, (_, i) => new LlamaDecoderLayer(source, this.child(`layers.${i}`), config, i));
     this.layers = this.module('layers', new ModuleList(layers));
-    this.norm = this.module('norm', new RmsNormLayer(source, this.child('norm'), C, config.rmsNormEps));
-    this.lmHead = config.tieWordEmbeddings ? undefined : this.module('lm_head', new LinearLayer(source, this.child('lm_head'), C, V, false));
+    this.norm = this.module('norm', new RMSNorm(source, this.child('norm'), C, config.rmsNormEps));
+    this.lmHead = config.tieWordEmbeddings ? undefined : this.module('lm_head', new Linear(source, this.child('lm_head'), C, V, false));
   }
 
   /** Embeddings (..., C) of i32 ids (...); ids must lie in [0, V). */

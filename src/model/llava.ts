@@ -15,7 +15,7 @@ import { featureLayerIndex, imageTokenCount, type LlavaConfig } from './config.j
 import { LlamaForCausalLM, type DecoderContext } from './llama.js';
 import type { KvCache } from './kvCache.js';
 import { Projector } from './projector.js';
-import type { WeightSource } from './modules.js';
+import type { WeightSource } from '../nn/layers.js';
 
 /** Which end of a short sequence gets the padding (left for batched generation, right for training). */
 export type PaddingSide = 'left' | 'right';

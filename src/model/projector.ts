@@ -3,11 +3,12 @@
 import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
 import type { ProjectorConfig } from './config.js';
-import { LinearLayer, SourcedModule, activate, type WeightSource } from './modules.js';
+import { Linear, SourcedModule, type WeightSource } from '../nn/layers.js';
+import { activate } from './activation.js';
 
 /** Projector with HF names linear_1 .. linear_N. Input (..., Cv), output (..., Ct). */
 export class Projector extends SourcedModule {
-  readonly linears: readonly LinearLayer[];
+  readonly linears: readonly Linear[];
 
   constructor(
     source: WeightSource,
@@ -19,7 +20,7 @@ export class Projector extends SourcedModule {
     super(source, prefix);
     this.linears = Array.from({ length: config.depth }, (_, i) => {
       const name = `linear_${i + 1}`;
-      return this.module(name, new LinearLayer(source, this.child(name), i === 0 ? visionWidth : textWidth, textWidth, config.bias));
+      return this.module(name, new Linear(source, this.child(name), i === 0 ? visionWidth : textWidth, textWidth, config.bias));
     });
   }
 

@@ -1,88 +1,136 @@
-// Basic layers: Linear, Embedding, LayerNorm, RMSNorm. Parameter names follow PyTorch /
-// Hugging Face ("weight", "bias") so checkpoints map one to one.
+// The layers every model is built from (LLaVA for inference and training, the char-level GPT):
+// each takes its weights from a WeightSource, a checkpoint (mapped, kept in its dtype) or a seeded
+// random init, so a 7B model loaded from disk never allocates random f32 weights first.
+// Parameter names follow PyTorch / Hugging Face ("weight", "bias") so checkpoints map one to one.
 import type { Tensor } from '../tensor/tensor.js';
+import { full } from '../tensor/tensor.js';
+import { randn } from '../tensor/ops/random.js';
 import { linear } from '../tensor/ops/matmul.js';
 import { embedding, layerNorm, rmsNorm } from '../tensor/ops/nn.js';
 import type { Rng } from '../tensor/random.js';
 import { Module } from './module.js';
 import type { Parameter } from './parameter.js';
-import { initNormal, initOnes, initUniform, initZeros, linearBound } from './init.js';
 
-export interface LinearOptions {
-  /** Whether the layer adds a bias (default true). */
-  readonly bias?: boolean;
-  /** Normal std for the weight; default PyTorch's uniform(+-1/sqrt(in)). */
-  readonly std?: number;
+/** What a weight is for, which decides its random init. */
+export type WeightRole = 'matrix' | 'bias' | 'normWeight' | 'normBias' | 'embedding';
+
+/** Supplies the tensor of one parameter given its canonical name and expected shape. */
+export type WeightSource = (name: string, shape: readonly number[], role: WeightRole) => Tensor;
+
+/** Std of random matrices and embeddings (the HF initializer_range). */
+export const DEFAULT_INIT_STD = 0.02;
+
+/** Seeded f32 init: N(0, std) for matrices and embeddings, ones for norm scales, zeros for biases. */
+export function randomWeights(rng: Rng, std = DEFAULT_INIT_STD): WeightSource {
+  return (_name, shape, role) => {
+    switch (role) {
+      case 'matrix':
+      case 'embedding':
+        return randn(shape, rng, std);
+      case 'bias':
+      case 'normBias':
+        return full(shape, 0);
+      case 'normWeight':
+        return full(shape, 1);
+      default:
+        return role satisfies never;
+    }
+  };
 }
 
-/** y = x W^T + b with W (out, in). */
-export class Linear extends Module {
-  readonly weight: Parameter;
-  readonly bias: Parameter | undefined;
-
+/** A module whose parameters are named relative to a canonical prefix (e.g. "text.layers.3.mlp"). */
+export abstract class SourcedModule extends Module {
   constructor(
-    readonly inFeatures: number,
-    readonly outFeatures: number,
-    rng: Rng,
-    opts: LinearOptions = {},
+    protected readonly source: WeightSource,
+    readonly prefix: string,
   ) {
     super();
-    const bound = linearBound(inFeatures);
-    const w = opts.std !== undefined ? initNormal([outFeatures, inFeatures], rng, opts.std) : initUniform([outFeatures, inFeatures], rng, bound);
-    this.weight = this.param('weight', w);
-    this.bias = opts.bias === false ? undefined : this.param('bias', opts.std !== undefined ? initZeros([outFeatures]) : initUniform([outFeatures], rng, bound));
   }
 
+  /** Registers parameter `name` with the tensor the source gives for `prefix.name`. */
+  protected weight(name: string, shape: readonly number[], role: WeightRole): Parameter {
+    return this.param(name, this.source(`${this.prefix}.${name}`, shape, role));
+  }
+
+  /** Canonical prefix of a child. */
+  protected child(name: string): string {
+    return `${this.prefix}.${name}`;
+  }
+}
+
+/** y = x W^T (+ b), W (out, in) as stored; W may be bf16/f16 (read by the GEMM as is). */
+export class Linear extends SourcedModule {
+  readonly weightParam: Parameter;
+  readonly biasParam: Parameter | undefined;
+  constructor(source: WeightSource, prefix: string, inFeatures: number, outFeatures: number, bias: boolean) {
+    super(source, prefix);
+    this.weightParam = this.weight('weight', [outFeatures, inFeatures], 'matrix');
+    this.biasParam = bias ? this.weight('bias', [outFeatures], 'bias') : undefined;
+  }
   forward(x: Tensor): Tensor {
-    return linear(x, this.weight.value, this.bias?.value);
+    return linear(x, this.weightParam.value, this.biasParam?.value);
   }
 }
 
-/** Lookup table (V, C). */
-export class Embedding extends Module {
-  readonly weight: Parameter;
+/** LayerNorm with weight and bias (CLIP). */
+export class LayerNorm extends SourcedModule {
+  readonly weightParam: Parameter;
+  readonly biasParam: Parameter;
   constructor(
-    readonly vocab: number,
-    readonly dim: number,
-    rng: Rng,
-    std = 1,
+    source: WeightSource,
+    prefix: string,
+    dim: number,
+    readonly eps: number,
   ) {
-    super();
-    this.weight = this.param('weight', initNormal([vocab, dim], rng, std));
+    super(source, prefix);
+    this.weightParam = this.weight('weight', [dim], 'normWeight');
+    this.biasParam = this.weight('bias', [dim], 'normBias');
+  }
+  forward(x: Tensor): Tensor {
+    return layerNorm(x, this.weightParam.value, this.biasParam.value, this.eps);
+  }
+}
+
+/** RMSNorm with a scale (LLaMA). */
+export class RMSNorm extends SourcedModule {
+  readonly weightParam: Parameter;
+  constructor(
+    source: WeightSource,
+    prefix: string,
+    dim: number,
+    readonly eps: number,
+  ) {
+    super(source, prefix);
+    this.weightParam = this.weight('weight', [dim], 'normWeight');
+  }
+  forward(x: Tensor): Tensor {
+    return rmsNorm(x, this.weightParam.value, this.eps);
+  }
+}
+
+/** A parameterless module that only nests children, so HF paths like `encoder.layers` resolve level by level. */
+export class Group extends Module {
+  /** Registers a child and returns it. */
+  add<M extends Module>(name: string, m: M): M {
+    return this.module(name, m);
+  }
+}
+
+/** A module holding one tensor named `weight` (HF's nn.Embedding / nn.Conv2d without bias). */
+export class WeightOnly extends SourcedModule {
+  readonly weightParam: Parameter;
+  constructor(source: WeightSource, prefix: string, shape: readonly number[], role: WeightRole) {
+    super(source, prefix);
+    this.weightParam = this.weight('weight', shape, role);
+  }
+}
+
+/** Lookup table (V, C): rows of `weight` picked by i32 ids. */
+export class Embedding extends WeightOnly {
+  constructor(source: WeightSource, prefix: string, vocab: number, dim: number) {
+    super(source, prefix, [vocab, dim], 'embedding');
   }
   forward(ids: Tensor): Tensor {
-    return embedding(this.weight.value, ids);
-  }
-}
-
-/** LayerNorm over the last dim with weight and bias. */
-export class LayerNorm extends Module {
-  readonly weight: Parameter;
-  readonly bias: Parameter;
-  constructor(
-    readonly dim: number,
-    readonly eps = 1e-5,
-  ) {
-    super();
-    this.weight = this.param('weight', initOnes([dim]));
-    this.bias = this.param('bias', initZeros([dim]));
-  }
-  forward(x: Tensor): Tensor {
-    return layerNorm(x, this.weight.value, this.bias.value, this.eps);
-  }
-}
-
-/** RMSNorm over the last dim with weight (LLaMA). */
-export class RMSNorm extends Module {
-  readonly weight: Parameter;
-  constructor(
-    readonly dim: number,
-    readonly eps = 1e-6,
-  ) {
-    super();
-    this.weight = this.param('weight', initOnes([dim]));
-  }
-  forward(x: Tensor): Tensor {
-    return rmsNorm(x, this.weight.value, this.eps);
+    return embedding(this.weightParam.value, ids);
   }
 }

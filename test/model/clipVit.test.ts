@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Rng, randn } from '../../src/tensor/index.js';
 import { DEFAULT_VISION_CONFIG, type VisionConfig } from '../../src/model/config.js';
 import { ClipVisionTransformer } from '../../src/model/clipVit.js';
-import { randomWeights } from '../../src/model/modules.js';
+import { randomWeights } from '../../src/nn/layers.js';
 
 const SMALL: VisionConfig = { ...DEFAULT_VISION_CONFIG, imageSize: 16, patchSize: 4, hiddenSize: 16, intermediateSize: 32, numLayers: 3, numHeads: 2 };
 

@@ -6,7 +6,7 @@ import { Rng, tensor, tidy, noGrad } from '../../src/tensor/index.js';
 import { DEFAULT_TEXT_CONFIG, type TextConfig } from '../../src/model/config.js';
 import { LlamaForCausalLM } from '../../src/model/llama.js';
 import { KvCache } from '../../src/model/kvCache.js';
-import { randomWeights } from '../../src/model/modules.js';
+import { randomWeights } from '../../src/nn/layers.js';
 import { relativeMaxDiff } from './fixtures.js';
 
 const SMALL: TextConfig = { ...DEFAULT_TEXT_CONFIG, vocabSize: 50, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, maxPositionEmbeddings: 64 };

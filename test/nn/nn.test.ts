@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getBackend, withBackend } from '../../src/backend/index.js';
 import * as T from '../../src/tensor/index.js';
-import { AdamW, Linear, LayerNorm, Module, ModuleList, SGD, clipGradNorm, cosineWithWarmup } from '../../src/nn/index.js';
+import { AdamW, Linear, LayerNorm, Module, ModuleList, SGD, clipGradNorm, cosineWithWarmup, randomWeights } from '../../src/nn/index.js';
 
 const b = getBackend('reference');
 
@@ -13,8 +13,9 @@ class Net extends Module {
   readonly norm: LayerNorm;
   constructor(rng: T.Rng) {
     super();
-    this.layers = this.module('layers', new ModuleList([new Linear(3, 4, rng), new Linear(4, 2, rng, { bias: false })]));
-    this.norm = this.module('norm', new LayerNorm(2));
+    const source = randomWeights(rng);
+    this.layers = this.module('layers', new ModuleList([new Linear(source, 'layers.0', 3, 4, true), new Linear(source, 'layers.1', 4, 2, false)]));
+    this.norm = this.module('norm', new LayerNorm(source, 'norm', 2, 1e-5));
   }
 }
 
