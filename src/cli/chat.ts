@@ -10,6 +10,7 @@ interface ChatFlags extends SamplingFlags {
   model: string;
   image?: string;
   imageAspect?: string;
+  adapter?: string;
 }
 
 const HELP = 'commands: /image PATH (new image, history cleared), /reset (clear history), /quit';
@@ -48,9 +49,9 @@ export function register(program: Command): void {
     .description('chat about an image with a llava-hf checkpoint (reads messages from stdin)')
     .requiredOption('--model <dir>', 'llava-hf model directory')
     .option('--image <path>', 'image to talk about (or /image PATH later)');
-  addSamplingFlags(addImageAspectFlag(cmd)).action(async (flags: ChatFlags) => {
+  addSamplingFlags(addImageAspectFlag(cmd)).option('--adapter <dir>', 'apply a PEFT LoRA adapter directory (as `llava train --lora-r` writes)').action(async (flags: ChatFlags) => {
     const options = parseSamplingFlags(flags);
-    const pipeline = LlavaPipeline.load(flags.model, { imageAspect: parseImageAspectFlag(flags.imageAspect) });
+    const pipeline = LlavaPipeline.load(flags.model, { imageAspect: parseImageAspectFlag(flags.imageAspect), adapter: flags.adapter });
     const session = new ChatSession(pipeline, options);
     if (flags.image) await session.setImage(flags.image);
     const interactive = process.stdin.isTTY === true;

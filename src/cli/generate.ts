@@ -13,6 +13,7 @@ interface GenerateFlags extends SamplingFlags {
   json?: boolean;
   logitsOut?: string;
   imageAspect?: string;
+  adapter?: string;
 }
 
 export function register(program: Command): void {
@@ -24,9 +25,9 @@ export function register(program: Command): void {
     .requiredOption('--prompt <text>', 'the question')
     .option('--json', 'print {"text", "token_ids", "prompt_ids"} instead of streaming text')
     .option('--logits-out <file.npy>', 'write the float32 logits [T, V] of the prompt forward pass');
-  addSamplingFlags(addImageAspectFlag(cmd)).action(async (flags: GenerateFlags) => {
+  addSamplingFlags(addImageAspectFlag(cmd)).option('--adapter <dir>', 'apply a PEFT LoRA adapter directory (as `llava train --lora-r` writes)').action(async (flags: GenerateFlags) => {
     const options = parseSamplingFlags(flags);
-    const pipeline = LlavaPipeline.load(flags.model, { imageAspect: parseImageAspectFlag(flags.imageAspect) });
+    const pipeline = LlavaPipeline.load(flags.model, { imageAspect: parseImageAspectFlag(flags.imageAspect), adapter: flags.adapter });
     const pixels = flags.image ? await pipeline.pixelValues(flags.image) : undefined;
     const text = pixels ? `${DEFAULT_IMAGE_TOKEN}\n${flags.prompt}` : flags.prompt;
     const promptIds = pipeline.promptIds([{ role: 'user', text }], { withImage: pixels !== undefined });

@@ -8,6 +8,7 @@ import { parseStage } from '../train/stages.js';
 import { TRAIN_DEFAULTS, prepareRun, train, type TrainOptions } from '../train/trainer.js';
 import { describePlan } from '../train/plan.js';
 import type { StepMetrics } from '../train/metrics.js';
+import { LLAVA_LORA, checkLoraConfig, type LoraConfig } from '../nn/lora.js';
 
 interface TrainFlags {
   stage: string;
@@ -39,6 +40,11 @@ interface TrainFlags {
   dryRun?: boolean;
   imageAspect: string;
   threads?: string;
+  loraR?: string;
+  loraAlpha?: string;
+  loraDropout?: string;
+  loraTargets?: string;
+  merge?: boolean;
 }
 
 function num(flag: string, raw: string | undefined, kind: 'int' | 'positive-int' | 'number'): number | undefined {
@@ -83,7 +89,25 @@ export function trainOptionsFromFlags(f: TrainFlags): TrainOptions {
     projector: f.projector,
     resume: f.resume === true,
     imageAspect: parseImageAspect(f.imageAspect),
+    lora: loraFromFlags(f),
+    merge: f.merge === true,
   };
+}
+
+/** --lora-* as a LoraConfig (LLaVA's defaults for what is not given), or undefined without --lora-r. */
+function loraFromFlags(f: TrainFlags): LoraConfig | undefined {
+  if (f.loraR === undefined) {
+    if (f.loraAlpha ?? f.loraDropout ?? f.loraTargets) throw new Error('--lora-alpha, --lora-dropout and --lora-targets need --lora-r');
+    return undefined;
+  }
+  const config: LoraConfig = {
+    r: num('lora-r', f.loraR, 'positive-int')!,
+    alpha: num('lora-alpha', f.loraAlpha, 'number') ?? LLAVA_LORA.alpha,
+    dropout: num('lora-dropout', f.loraDropout, 'number') ?? LLAVA_LORA.dropout,
+    targets: f.loraTargets ? f.loraTargets.split(',').map((t) => t.trim()).filter((t) => t !== '') : LLAVA_LORA.targets,
+  };
+  checkLoraConfig(config);
+  return config;
 }
 
 /** A one-line progress report: step, loss, lr, grad norm, tokens/s, ETA. */
@@ -107,8 +131,8 @@ export function register(program: Command): void {
     .option('--template <name>', 'conversation template (default: plain for stage 1, vicuna_v1 for stage 2)')
     .option('--batch-size <n>', 'samples per micro-batch', String(TRAIN_DEFAULTS.batchSize))
     .option('--grad-accum <n>', 'micro-batches per optimiser step', String(TRAIN_DEFAULTS.gradAccum))
-    .option('--lr <x>', 'peak learning rate (default: 1e-3 stage 1, 2e-5 stage 2)')
-    .option('--projector-lr <x>', 'learning rate of the projector (default: --lr)')
+    .option('--lr <x>', 'peak learning rate (default: 1e-3 stage 1, 2e-5 stage 2, 2e-4 with LoRA)')
+    .option('--projector-lr <x>', 'learning rate of the projector (default: --lr; 2e-5 with LoRA)')
     .option('--epochs <x>', 'passes over the data', String(TRAIN_DEFAULTS.epochs))
     .option('--max-steps <n>', 'optimiser steps (overrides --epochs)')
     .option('--warmup-ratio <x>', 'share of steps warming up linearly', String(TRAIN_DEFAULTS.warmupRatio))
@@ -128,6 +152,11 @@ export function register(program: Command): void {
     .option('--dry-run', 'print the plan (weights, samples, steps, tokens, time and memory estimates) and exit')
     .option('--image-aspect <how>', 'pad | crop | auto (as preprocessor_config.json says)', 'auto')
     .option('--threads <n>', 'kernel threads (sets LLAVA_THREADS; default: the core count)')
+    .option('--lora-r <n>', 'stage 2 with LoRA adapters of this rank on the LLM (LLaVA: 128); the projector trains whole')
+    .option('--lora-alpha <x>', `LoRA scale numerator (default ${LLAVA_LORA.alpha})`)
+    .option('--lora-dropout <p>', `dropout on the adapters' input (default ${LLAVA_LORA.dropout})`)
+    .option('--lora-targets <names>', `comma-separated layer names (default: every LLM linear, ${LLAVA_LORA.targets.join(',')})`)
+    .option('--merge', 'with LoRA: write merged full weights instead of a PEFT adapter directory')
     .action(async (flags: TrainFlags) => {
       if (flags.threads !== undefined) process.env.LLAVA_THREADS = String(num('threads', flags.threads, 'positive-int'));
       const options = trainOptionsFromFlags(flags);

@@ -12,6 +12,7 @@ import { renderConversation, TEMPLATES, type Turn } from '../data/templates.js';
 import { LlavaTokenizer } from '../data/tokenizer.js';
 import { DEFAULT_IMAGE_TOKEN, IMAGE_TOKEN_INDEX } from '../data/constants.js';
 import { loadLlava, type LoadedLlava } from '../model/checkpoint.js';
+import { loadPeftAdapter } from '../model/peftAdapter.js';
 import type { LlavaModel } from '../model/llava.js';
 import { imageTokenCount } from '../model/config.js';
 import { generate, type GenerateOptions, type GenerationResult } from './generate.js';
@@ -27,6 +28,8 @@ export interface PipelineOptions {
   readonly imageAspect?: ImageAspect;
   /** Weights that will train (owned f32 copies); the rest stay mapped in their stored dtype. */
   readonly trainable?: (canonicalName: string) => boolean;
+  /** A PEFT LoRA adapter directory to apply on top of the model. */
+  readonly adapter?: string;
 }
 
 /** What a prompt carries besides its text. */
@@ -50,6 +53,7 @@ export class LlavaPipeline {
   /** Loads model, tokenizer, processor, template and generation defaults from a llava-hf directory. */
   static load(dir: string, options: PipelineOptions = {}): LlavaPipeline {
     const loaded = loadLlava(dir, { backend: options.backend, trainable: options.trainable });
+    if (options.adapter) loadPeftAdapter(loaded.model, options.adapter, loaded.layout);
     const tokenizer = LlavaTokenizer.fromDir(dir);
     const processorPath = join(dir, PREPROCESSOR_FILE);
     const processor = existsSync(processorPath) ? loadImageProcessorConfig(processorPath) : CLIP_336_PROCESSOR;

@@ -9,6 +9,9 @@ import { linear } from '../tensor/ops/matmul.js';
 import { embedding, layerNorm, rmsNorm } from '../tensor/ops/nn.js';
 import type { Rng } from '../tensor/random.js';
 import { Module } from './module.js';
+import type { LoraAdapter } from './lora.js';
+import { tidy } from '../tensor/scope.js';
+import { add } from '../tensor/ops/elementwise.js';
 import type { Parameter } from './parameter.js';
 
 /** What a weight is for, which decides its random init. */
@@ -67,8 +70,35 @@ export class Linear extends SourcedModule {
     this.weightParam = this.weight('weight', [outFeatures, inFeatures], 'matrix');
     this.biasParam = bias ? this.weight('bias', [outFeatures], 'bias') : undefined;
   }
+  private lora: LoraAdapter | undefined;
+
+  /** The low-rank adapter added to this layer's output, if one is attached. */
+  get adapter(): LoraAdapter | undefined {
+    return this.lora;
+  }
+
+  /** Attaches a LoRA adapter; its matrices become children `lora_A` and `lora_B` (PEFT's names). */
+  attachAdapter(adapter: LoraAdapter): void {
+    if (this.lora) throw new Error(`${this.prefix}: a LoRA adapter is already attached`);
+    this.module('lora_A', adapter.down);
+    this.module('lora_B', adapter.up);
+    this.lora = adapter;
+  }
+
+  /** Detaches the adapter (after merging it into the weight) and returns it. */
+  detachAdapter(): LoraAdapter | undefined {
+    const a = this.lora;
+    if (!a) return undefined;
+    this.removeModule('lora_A');
+    this.removeModule('lora_B');
+    this.lora = undefined;
+    return a;
+  }
+
   forward(x: Tensor): Tensor {
-    return linear(x, this.weightParam.value, this.biasParam?.value);
+    const y = linear(x, this.weightParam.value, this.biasParam?.value);
+    if (!this.lora) return y;
+    return tidy(() => add(y, this.lora!.forward(x)));
   }
 }
 

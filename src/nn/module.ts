@@ -24,6 +24,11 @@ export abstract class Module {
     return m;
   }
 
+  /** Unregisters a child module (its parameters leave this tree; the caller owns them). */
+  protected removeModule(name: string): void {
+    if (!this.children.delete(name)) throw new Error(`no child module '${name}'`);
+  }
+
   /** Every parameter with its dotted name, depth first in registration order. */
   namedParameters(prefix = ''): [string, Parameter][] {
     const out: [string, Parameter][] = [];

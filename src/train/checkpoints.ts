@@ -7,6 +7,7 @@ import type { Parameter } from '../nn/parameter.js';
 import type { AdamW } from '../nn/optim/adamw.js';
 import type { LlavaModel } from '../model/llava.js';
 import { saveLlava } from '../model/checkpoint.js';
+import { writePeftAdapter, type AdapterInfo } from '../model/peftAdapter.js';
 import { fromCanonicalName } from '../model/weightNames.js';
 import { encodeFloats, readSafetensorsHeader, readTensorAsF32 } from '../model/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../model/safetensorsWriter.js';
@@ -58,6 +59,8 @@ export interface CheckpointContent {
   readonly dtype: 'f32' | 'bf16' | 'f16';
   /** Also write the projector alone (stage 1). */
   readonly projectorFile: boolean;
+  /** Write a PEFT adapter instead of the whole model (LoRA runs). */
+  readonly adapter?: AdapterInfo;
 }
 
 function f32Tensor(name: string, shape: readonly number[], values: () => Float32Array): TensorToWrite {
@@ -80,9 +83,13 @@ async function writeProjector(path: string, model: LlavaModel): Promise<void> {
   await writeSafetensors(path, tensors, { metadata: { format: 'pt' } });
 }
 
-/** Writes the model files of a run into `dir` (created); returns nothing until every file is on disk. */
-export async function writeModelFiles(dir: string, c: Pick<CheckpointContent, 'model' | 'assetsFrom' | 'dtype' | 'projectorFile'>): Promise<void> {
-  await saveLlava(c.model, dir, { assetsFrom: c.assetsFrom, dtype: c.dtype });
+/**
+ * Writes the model files of a run into `dir` (created): a llava-hf directory, or with LoRA a PEFT
+ * adapter directory (adapters + projector) that applies to the base.
+ */
+export async function writeModelFiles(dir: string, c: Pick<CheckpointContent, 'model' | 'assetsFrom' | 'dtype' | 'projectorFile' | 'adapter'>): Promise<void> {
+  if (c.adapter) await writePeftAdapter(dir, c.model, c.adapter);
+  else await saveLlava(c.model, dir, { assetsFrom: c.assetsFrom, dtype: c.dtype });
   if (c.projectorFile) await writeProjector(join(dir, PROJECTOR_FILE), c.model);
 }
 

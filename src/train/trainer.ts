@@ -23,6 +23,9 @@ import { trainsWeight, type Stage } from './stages.js';
 import { checkpointDir, listCheckpoints, restoreCheckpoint, writeCheckpoint, writeModelFiles, type TrainerState } from './checkpoints.js';
 import { MetricsLog, readMetrics, writeLossCurve, type StepMetrics } from './metrics.js';
 import { loadProjectorWeights } from './projectorInit.js';
+import { attachLora, byLastName, mergeLora, type LoraConfig, type LoraRuntime } from '../nn/lora.js';
+import type { AdapterInfo } from '../model/peftAdapter.js';
+import { Rng } from '../tensor/random.js';
 
 /** Everything a run is configured by (the CLI flags, typed). */
 export interface TrainOptions {
@@ -57,6 +60,10 @@ export interface TrainOptions {
   readonly projector?: string;
   readonly resume: boolean;
   readonly imageAspect: ImageAspect;
+  /** Train LoRA adapters on the LLM instead of its weights (stage 2); the projector trains whole. */
+  readonly lora?: LoraConfig;
+  /** With LoRA: write merged full weights instead of an adapter directory. */
+  readonly merge?: boolean;
   readonly backend?: Backend;
   /** Called after every optimiser step. */
   readonly onStep?: (m: StepMetrics, totalSteps: number) => void;
@@ -102,6 +109,19 @@ interface Run {
   readonly totalSteps: number;
   readonly batchesPerEpoch: number;
   readonly fingerprint: string;
+  /** Adapters' dropout state, when training LoRA. */
+  readonly lora: LoraRuntime | undefined;
+  /** Learning rate after defaults. */
+  readonly lr: number;
+}
+
+/** LLaVA's LoRA learning rates: 2e-4 for the adapters, 2e-5 for the projector. */
+const LORA_LR = 2e-4;
+const LORA_PROJECTOR_LR = 2e-5;
+
+function learningRates(o: TrainOptions): { lr: number; projectorLr: number | undefined } {
+  if (!o.lora) return { lr: o.lr ?? o.stage.lr, projectorLr: o.projectorLr };
+  return { lr: o.lr ?? LORA_LR, projectorLr: o.projectorLr ?? LORA_PROJECTOR_LR };
 }
 
 function now(): number {
@@ -117,8 +137,9 @@ function fingerprintOf(o: TrainOptions): string {
     template: o.template ?? o.stage.template,
     batchSize: o.batchSize,
     gradAccum: o.gradAccum,
-    lr: o.lr ?? o.stage.lr,
-    projectorLr: o.projectorLr,
+    ...learningRates(o),
+    lora: o.lora,
+    merge: o.merge === true,
     epochs: o.epochs,
     maxSteps: o.maxSteps,
     warmupRatio: o.warmupRatio,
@@ -152,36 +173,40 @@ function checkModelForStage(pipeline: LlavaPipeline, o: TrainOptions): void {
   }
 }
 
-function optimizerGroups(trainable: readonly [string, Parameter][], o: TrainOptions, lr: number): ParamGroup[] {
+function optimizerGroups(trainable: readonly [string, Parameter][], lr: number, projectorLr: number | undefined): ParamGroup[] {
   const projector = trainable.filter(([n]) => n.startsWith('projector.')).map(([, p]) => p);
   const rest = trainable.filter(([n]) => !n.startsWith('projector.')).map(([, p]) => p);
   const groups: ParamGroup[] = [];
-  if (projector.length) groups.push({ params: projector, lrScale: (o.projectorLr ?? lr) / lr });
+  if (projector.length) groups.push({ params: projector, lrScale: (projectorLr ?? lr) / lr });
   if (rest.length) groups.push({ params: rest });
   return groups;
 }
 
 /** Loads model and data, works out the plan; nothing is computed yet. */
 export function prepareRun(o: TrainOptions): Run {
-  const trains = trainsWeight(o.stage, o.trainVision);
+  if (o.lora && o.stage.stage !== 2) throw new TrainError('LoRA adapts the language model: it belongs to stage 2 (stage 1 trains the projector only)');
+  if (o.merge && !o.lora) throw new TrainError('--merge merges LoRA adapters: give --lora-r too');
+  // With LoRA the LLM stays frozen (mapped); its adapters and the projector train.
+  const trains = trainsWeight(o.lora ? { ...o.stage, trains: ['projector.'] } : o.stage, o.trainVision);
   const pipeline = LlavaPipeline.load(o.modelDir, { backend: o.backend, imageAspect: o.imageAspect, trainable: trains });
   try {
     checkModelForStage(pipeline, o);
     const model = pipeline.model;
     for (const [name, p] of model.namedParameters()) p.setTrainable(trains(name));
     if (o.projector) loadProjectorWeights(model, o.projector);
+    const lora = o.lora ? attachLora(model, o.lora, byLastName(o.lora.targets, 'text.layers.'), o.seed).runtime : undefined;
     const dataset = loadSamples(o.dataPath, pipeline, o);
     if (dataset.samples.length === 0) {
       throw new TrainError(`${o.dataPath}: no sample left to train on (${dataset.records} records, ${dataset.bad.length} bad, ${dataset.allMasked} with nothing to learn)`);
     }
     const evalSet = o.evalData ? loadSamples(o.evalData, pipeline, o) : undefined;
     const trainable = model.namedParameters().filter(([, p]) => p.trainable);
-    const lr = o.lr ?? o.stage.lr;
+    const { lr, projectorLr } = learningRates(o);
     const batchesPerEpoch = Math.ceil(dataset.samples.length / o.batchSize);
     const stepsPerEpoch = Math.max(1, Math.floor(batchesPerEpoch / o.gradAccum));
     const totalSteps = o.maxSteps ?? Math.max(1, Math.round(stepsPerEpoch * o.epochs));
-    const optimizer = new AdamW(optimizerGroups(trainable, o, lr), { lr, weightDecay: o.weightDecay });
-    return { pipeline, dataset, evalSet, trainable, optimizer, totalSteps, batchesPerEpoch, fingerprint: fingerprintOf(o) };
+    const optimizer = new AdamW(optimizerGroups(trainable, lr, projectorLr), { lr, weightDecay: o.weightDecay });
+    return { pipeline, dataset, evalSet, trainable, optimizer, totalSteps, batchesPerEpoch, fingerprint: fingerprintOf(o), lora, lr };
   } catch (e) {
     pipeline.dispose();
     throw e;
@@ -280,6 +305,15 @@ function pixelTensor(p: { shape: readonly number[]; data: Float32Array } | undef
 
 /** Held-out loss over a whole evaluation set, without gradients. */
 async function evaluate(run: Run, set: TrainDataset, batchSize: number): Promise<number> {
+  if (run.lora) run.lora.training = false;
+  try {
+    return await heldOutLoss(run, set, batchSize);
+  } finally {
+    if (run.lora) run.lora.training = true;
+  }
+}
+
+async function heldOutLoss(run: Run, set: TrainDataset, batchSize: number): Promise<number> {
   let total = 0;
   let n = 0;
   const backend = run.pipeline.model.text.embedTokens.value.backend;
@@ -310,11 +344,17 @@ function saveDtype(run: Run): 'f32' | 'bf16' | 'f16' {
   return 'f32';
 }
 
+/** How a LoRA run's adapter directory describes itself (undefined without LoRA). */
+function adapterInfo(run: Run, o: TrainOptions): AdapterInfo | undefined {
+  return o.lora ? { config: o.lora, baseModel: resolve(o.modelDir), layout: run.pipeline.loaded.layout } : undefined;
+}
+
 /** Moves the final model's files into the run folder itself (each rename is atomic). */
 async function writeFinalModel(run: Run, o: TrainOptions): Promise<void> {
   const tmp = join(o.outDir, `.final-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
-  await writeModelFiles(tmp, { model: run.pipeline.model, assetsFrom: o.modelDir, dtype: saveDtype(run), projectorFile: o.stage.stage === 1 });
+  if (o.merge) mergeLora(run.pipeline.model);
+  await writeModelFiles(tmp, { model: run.pipeline.model, assetsFrom: o.modelDir, dtype: saveDtype(run), projectorFile: o.stage.stage === 1, adapter: o.merge ? undefined : adapterInfo(run, o) });
   for (const f of readdirSync(tmp)) renameSync(join(tmp, f), join(o.outDir, f));
   rmSync(tmp, { recursive: true, force: true });
 }
@@ -326,8 +366,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? (() => undefined);
   const { pipeline, optimizer, totalSteps } = run;
   const params = run.trainable.map(([, p]) => p);
-  const lr = o.lr ?? o.stage.lr;
-  const schedule = cosineWithWarmup({ baseLr: lr, totalSteps, warmupSteps: Math.ceil(o.warmupRatio * totalSteps) });
+  const schedule = cosineWithWarmup({ baseLr: run.lr, totalSteps, warmupSteps: Math.ceil(o.warmupRatio * totalSteps) });
   const backend = pipeline.model.text.embedTokens.value.backend;
   mkdirSync(o.outDir, { recursive: true });
   let start: TrainerState = { step: 0, totalSteps, epoch: 0, batchInEpoch: 0, seed: o.seed, fingerprint: run.fingerprint, lastLoss: NaN, tokensSeen: 0 };
@@ -349,7 +388,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const save = async (step: number) => {
     const position = stream.position();
     const state: TrainerState = { step, totalSteps, epoch: position.epoch, batchInEpoch: position.batchInEpoch, seed: o.seed, fingerprint: run.fingerprint, lastLoss, tokensSeen };
-    const dir = await writeCheckpoint(o.outDir, { model: pipeline.model, trainable: run.trainable, optimizer, state, assetsFrom: o.modelDir, dtype: saveDtype(run), projectorFile: o.stage.stage === 1 }, o.keep);
+    const dir = await writeCheckpoint(o.outDir, { model: pipeline.model, trainable: run.trainable, optimizer, state, assetsFrom: o.modelDir, dtype: saveDtype(run), projectorFile: o.stage.stage === 1, adapter: adapterInfo(run, o) }, o.keep);
     writeLossCurve(join(o.outDir, 'loss.svg'), readMetrics(metricsPath), `llava train stage ${o.stage.stage}`);
     log(`saved ${dir}`);
     o.onCheckpoint?.(dir, pipeline.model);
@@ -361,6 +400,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       let loss = 0;
       let tokens = 0;
       for (let micro = 0; micro < o.gradAccum; micro++) {
+        // LoRA dropout draws from (seed, step, micro) alone, so a resumed run draws the same masks.
+        if (run.lora) run.lora.rng = new Rng(o.seed * 1_000_003 + step * 64 + micro + 7);
         const batch = stream.next();
         const d0 = now();
         const pixels = pixelTensor(await batch.pixels, backend);
