@@ -28,6 +28,8 @@ export interface OpAttrs {
   embedding: Record<string, never>;
   argmax: { readonly axis: number };
   topk: { readonly k: number };
+  /** Gradient checkpointing: the forward `fn` is run again in backward instead of keeping its activations. */
+  checkpoint: { readonly fn: (x: Tensor, aux: readonly Tensor[]) => Tensor };
 }
 
 /** Name of a recorded op. */

@@ -9,6 +9,7 @@ import { binary, cast, div, lt, mul, neg, where } from '../tensor/ops/elementwis
 import { sumTo } from '../tensor/ops/reduce.js';
 import { matmul } from '../tensor/ops/matmul.js';
 import { headLayout } from '../tensor/ops/nn.js';
+import { checkpointGrad } from './checkpoint.js';
 
 /**
  * The gradient of a narrow view: g belongs in [start, start + length) of dim of an input
@@ -335,4 +336,5 @@ export const GRAD_RULES: { readonly [O in Op]: GradRule<O> } = {
   embedding: embeddingGrad,
   argmax: 'nondifferentiable',
   topk: 'nondifferentiable',
+  checkpoint: checkpointGrad,
 };

@@ -22,6 +22,17 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs fn with recording on, even inside noGrad (a checkpoint's recomputation in backward). */
+export function withGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
 /** True when an op on these inputs must be recorded. */
 export function needsGrad(inputs: readonly (Tensor | undefined)[]): boolean {
   if (!gradEnabled) return false;

@@ -45,6 +45,7 @@ interface TrainFlags {
   loraDropout?: string;
   loraTargets?: string;
   merge?: boolean;
+  gradCheckpoint?: boolean;
 }
 
 function num(flag: string, raw: string | undefined, kind: 'int' | 'positive-int' | 'number'): number | undefined {
@@ -91,6 +92,7 @@ export function trainOptionsFromFlags(f: TrainFlags): TrainOptions {
     imageAspect: parseImageAspect(f.imageAspect),
     lora: loraFromFlags(f),
     merge: f.merge === true,
+    gradCheckpoint: f.gradCheckpoint === true,
   };
 }
 
@@ -157,6 +159,7 @@ export function register(program: Command): void {
     .option('--lora-dropout <p>', `dropout on the adapters' input (default ${LLAVA_LORA.dropout})`)
     .option('--lora-targets <names>', `comma-separated layer names (default: every LLM linear, ${LLAVA_LORA.targets.join(',')})`)
     .option('--merge', 'with LoRA: write merged full weights instead of a PEFT adapter directory')
+    .option('--grad-checkpoint', 'recompute each decoder layer in backward (same gradients, activations of one layer at a time)')
     .action(async (flags: TrainFlags) => {
       if (flags.threads !== undefined) process.env.LLAVA_THREADS = String(num('threads', flags.threads, 'positive-int'));
       const options = trainOptionsFromFlags(flags);

@@ -7,6 +7,7 @@ import { linear } from '../tensor/ops/matmul.js';
 import { attention, embedding, rope } from '../tensor/ops/nn.js';
 import { permute, reshape } from '../tensor/ops/view.js';
 import { tidy } from '../tensor/scope.js';
+import { checkpoint } from '../autograd/checkpoint.js';
 import { ModuleList } from '../nn/module.js';
 import type { Parameter } from '../nn/parameter.js';
 import type { TextConfig } from './config.js';
@@ -133,11 +134,20 @@ export class LlamaForCausalLM extends SourcedModule {
     return embedding(this.embedTokens.value, ids);
   }
 
+  /** Recompute each decoder layer in backward instead of keeping its activations (training memory). */
+  gradientCheckpointing = false;
+
   /** Final-norm hidden states (B, T, C) for input embeddings (B, T, C). Advances the cache if given. */
   forward(embeds: Tensor, ctx: DecoderContext): Tensor {
     const out = tidy(() => {
       let x = embeds;
-      for (const layer of this.layers.items) x = layer.forward(x, ctx);
+      for (const layer of this.layers.items) {
+        if (this.gradientCheckpointing && !ctx.cache) {
+          const params = layer.trainableParameters().map((p) => p.value);
+          const aux = ctx.keyMask ? [ctx.positions, ctx.keyMask] : [ctx.positions];
+          x = checkpoint((h, [positions, keyMask]) => layer.forward(h, { positions: positions!, keyMask }), x, aux, params);
+        } else x = layer.forward(x, ctx);
+      }
       return this.norm.forward(x);
     });
     ctx.cache?.advance(embeds.dim(1));

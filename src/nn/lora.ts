@@ -29,9 +29,13 @@ export const LLAVA_LORA: LoraConfig = {
   targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
 };
 
-/** Shared by all adapters of a model: dropout's generator (the trainer reseeds it per micro-batch) and whether it applies. */
+/**
+ * Shared by all adapters of a model: the dropout seed (the trainer sets it per micro-batch) and
+ * whether dropout applies. Each adapter draws its mask from (seed, its index) alone, so running a
+ * layer again (gradient checkpointing) draws the same mask.
+ */
 export interface LoraRuntime {
-  rng: Rng;
+  seed: number;
   training: boolean;
 }
 
@@ -58,6 +62,8 @@ export class LoraAdapter {
     readonly config: Pick<LoraConfig, 'r' | 'alpha' | 'dropout'>,
     rng: Rng,
     readonly runtime: LoraRuntime,
+    /** Position among the model's adapters (part of the dropout seed). */
+    readonly index: number,
   ) {
     checkLoraConfig(config);
     this.down = new LoraMatrix(initUniform([config.r, inFeatures], rng, linearBound(inFeatures)));
@@ -68,7 +74,8 @@ export class LoraAdapter {
   /** (alpha/r) B A dropout(x). */
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      const dropped = this.runtime.training && this.config.dropout > 0 ? dropout(x, this.config.dropout, this.runtime.rng) : x;
+      const active = this.runtime.training && this.config.dropout > 0;
+      const dropped = active ? dropout(x, this.config.dropout, new Rng(this.runtime.seed * 7919 + this.index)) : x;
       return mul(linear(linear(dropped, this.down.weightParam.value), this.up.weightParam.value), this.scale);
     });
   }
@@ -92,12 +99,12 @@ export function checkLoraConfig(c: Pick<LoraConfig, 'r' | 'alpha' | 'dropout'>):
  */
 export function attachLora(model: Module, config: LoraConfig, select: (moduleName: string) => boolean, seed: number): { runtime: LoraRuntime; layers: string[] } {
   const rng = new Rng(seed);
-  const runtime: LoraRuntime = { rng: new Rng(seed + 1), training: true };
+  const runtime: LoraRuntime = { seed, training: true };
   const layers: string[] = [];
   for (const [name, m] of model.namedModules()) {
     if (!(m instanceof Linear) || !select(name)) continue;
     const [outF, inF] = m.weightParam.value.shape as [number, number];
-    m.attachAdapter(new LoraAdapter(inF, outF, config, rng, runtime));
+    m.attachAdapter(new LoraAdapter(inF, outF, config, rng, runtime, layers.length));
     layers.push(name);
   }
   if (layers.length === 0) throw new Error(`LoRA: no linear layer matches the targets ${config.targets.join(', ')}`);

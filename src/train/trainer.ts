@@ -25,7 +25,6 @@ import { MetricsLog, readMetrics, writeLossCurve, type StepMetrics } from './met
 import { loadProjectorWeights } from './projectorInit.js';
 import { attachLora, byLastName, mergeLora, type LoraConfig, type LoraRuntime } from '../nn/lora.js';
 import type { AdapterInfo } from '../model/peftAdapter.js';
-import { Rng } from '../tensor/random.js';
 
 /** Everything a run is configured by (the CLI flags, typed). */
 export interface TrainOptions {
@@ -64,6 +63,8 @@ export interface TrainOptions {
   readonly lora?: LoraConfig;
   /** With LoRA: write merged full weights instead of an adapter directory. */
   readonly merge?: boolean;
+  /** Recompute each decoder layer in backward instead of keeping its activations (same gradients, less memory). */
+  readonly gradCheckpoint?: boolean;
   readonly backend?: Backend;
   /** Called after every optimiser step. */
   readonly onStep?: (m: StepMetrics, totalSteps: number) => void;
@@ -194,6 +195,7 @@ export function prepareRun(o: TrainOptions): Run {
     const model = pipeline.model;
     for (const [name, p] of model.namedParameters()) p.setTrainable(trains(name));
     if (o.projector) loadProjectorWeights(model, o.projector);
+    model.text.gradientCheckpointing = o.gradCheckpoint === true;
     const lora = o.lora ? attachLora(model, o.lora, byLastName(o.lora.targets, 'text.layers.'), o.seed).runtime : undefined;
     const dataset = loadSamples(o.dataPath, pipeline, o);
     if (dataset.samples.length === 0) {
@@ -401,7 +403,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       let tokens = 0;
       for (let micro = 0; micro < o.gradAccum; micro++) {
         // LoRA dropout draws from (seed, step, micro) alone, so a resumed run draws the same masks.
-        if (run.lora) run.lora.rng = new Rng(o.seed * 1_000_003 + step * 64 + micro + 7);
+        if (run.lora) run.lora.seed = o.seed * 1_000_003 + step * 64 + micro + 7;
         const batch = stream.next();
         const d0 = now();
         const pixels = pixelTensor(await batch.pixels, backend);
