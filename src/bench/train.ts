@@ -1,7 +1,7 @@
 // `llava bench train`: one training step, timed, beside the time its own GEMMs (every shape
 // the step ran through the backend's matmul, recorded) take in OpenBLAS sgemm called from C.
 // step_ms / c_gemm_ms says what everything else (attention, norms, optimiser, glue) costs.
-import { rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadavg } from 'node:os';
@@ -23,6 +23,13 @@ import { randomWeights } from '../nn/layers.js';
 import { IGNORE_INDEX } from '../data/constants.js';
 import { runSgemmBaseline, type GemmShape } from './baseline.js';
 import { writeRandomCheckpoint } from './model.js';
+import { packageRoot } from '../backend/native/addon.js';
+import { generateWorld } from '../world/world.js';
+import { loadWorld } from '../world/annotations.js';
+import { STAGES } from '../train/stages.js';
+import { TRAIN_DEFAULTS, train } from '../train/trainer.js';
+import { readMetrics } from '../train/metrics.js';
+import { clipPreprocessorJson } from '../model/compose.js';
 
 /** One line of the bench's JSON output. */
 export type TrainBenchLine = Record<string, unknown>;
@@ -152,15 +159,89 @@ async function blockStack(backend: Backend, repeats: number): Promise<TrainBench
   return line;
 }
 
+/**
+ * A tokenizer for a random world-small checkpoint: the tiny fixture's vocabulary with `<image>`
+ * and `<pad>` moved to the ids world-small reserves for them.
+ */
+function worldSmallTokenizer(dir: string, imageId: number, padId: number): void {
+  const fixture = join(packageRoot(), 'test', 'fixtures', 'llava-tiny', 'models', 'f32-v4');
+  const tok = JSON.parse(readFileSync(join(fixture, 'tokenizer.json'), 'utf8')) as { added_tokens: { id: number; content: string }[] };
+  for (const t of tok.added_tokens) {
+    if (t.content === '<image>') t.id = imageId;
+    if (t.content === '<pad>') t.id = padId;
+  }
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tok));
+  for (const f of ['tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(fixture, f), join(dir, f));
+}
+
+/**
+ * The trainer itself on world-small stage 2 with real world images (64 px PNGs): the share of
+ * step time spent waiting for images, which the worker-thread loader should keep under 5%.
+ */
+async function trainerDataWait(steps: number): Promise<TrainBenchLine> {
+  const config = namedConfig('world-small');
+  const root = join(tmpdir(), `llava-bench-data-${process.pid}`);
+  try {
+    const model = join(root, 'model');
+    await writeRandomCheckpoint(config, model);
+    worldSmallTokenizer(model, config.imageTokenId, config.padTokenId!);
+    writeFileSync(join(model, 'preprocessor_config.json'), JSON.stringify(clipPreprocessorJson(config.vision.imageSize)));
+    const world = join(root, 'world');
+    await generateWorld({ n: 8 * (steps + 2), size: config.vision.imageSize, seed: 0, out: world, workers: 0 });
+    const records = [...loadWorld(world).images.values()].map((img) => ({ id: String(img.id), image: img.fileName, conversations: [{ from: 'human', value: '<image>\nDescribe the picture.' }, { from: 'gpt', value: img.captions[0]! }] }));
+    const data = join(root, 'data.json');
+    writeFileSync(data, JSON.stringify(records));
+    const result = await train({
+      ...TRAIN_DEFAULTS,
+      stage: STAGES[2],
+      modelDir: model,
+      dataPath: data,
+      imageFolder: world,
+      outDir: join(root, 'run'),
+      template: 'vicuna_nosys',
+      batchSize: 8,
+      maxSteps: steps,
+      maxLength: 512,
+      groupByLength: false,
+      trainVision: false,
+      skipBad: false,
+      resume: false,
+      imageAspect: 'auto',
+    });
+    // The first two steps include worker start-up and warm-up.
+    const m = readMetrics(join(root, 'run', 'metrics.jsonl')).slice(2);
+    const seconds = m.reduce((s, x) => s + x.seconds, 0);
+    const wait = m.reduce((s, x) => s + x.data_seconds, 0);
+    return {
+      case: 'world_small_trainer_data_wait',
+      steps: m.length,
+      step_ms: +((seconds / m.length) * 1000).toFixed(2),
+      data_wait_ms: +((wait / m.length) * 1000).toFixed(3),
+      data_wait_share: +(wait / seconds).toFixed(4),
+      target_share: 0.05,
+      final_loss: +result.finalLoss.toFixed(4),
+      load1: +loadavg()[0]!.toFixed(2),
+    };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 /** Options of the train bench. */
 export interface TrainBenchOptions {
   readonly repeats?: number;
+  /** Trainer steps of the data-wait case. */
+  readonly dataSteps?: number;
+  /** Which cases to run: stage2, blocks, data (default all). */
+  readonly cases?: readonly string[];
 }
 
 /** The train bench: world-small stage 2 and the width-1024 stack. */
 export async function runTrainBench(o: TrainBenchOptions, emit: (line: TrainBenchLine) => void): Promise<void> {
   const backend = defaultBackend();
   const repeats = o.repeats ?? 7;
-  emit(await llavaStage2(backend, repeats, 8, 47));
-  emit(await blockStack(backend, repeats));
+  const cases = o.cases ?? ['stage2', 'blocks', 'data'];
+  if (cases.includes('stage2')) emit(await llavaStage2(backend, repeats, 8, 47));
+  if (cases.includes('blocks')) emit(await blockStack(backend, repeats));
+  if (cases.includes('data')) emit(await trainerDataWait(o.dataSteps ?? 20));
 }

@@ -28,11 +28,15 @@ export function register(program: Command): void {
     .command('train')
     .description('one training step (world-small stage 2; a stack of LLaMA blocks at width 1024) beside its GEMMs in C sgemm')
     .option('--repeats <n>', 'timed steps per case (median reported)', '7')
+    .option('--case <names>', 'comma-separated: stage2, blocks, data (default all)')
     .option('--json', 'JSON lines (the only output format; accepted for symmetry)')
-    .action(async (opts: { repeats: string }) => {
+    .action(async (opts: { repeats: string; case?: string }) => {
       const repeats = Number(opts.repeats);
       if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer, got '${opts.repeats}'`);
-      await runTrainBench({ repeats }, (line) => process.stdout.write(JSON.stringify(line) + '\n'));
+      const cases = opts.case?.split(',').map((c) => c.trim());
+      const unknown = cases?.filter((c) => !['stage2', 'blocks', 'data'].includes(c));
+      if (unknown?.length) throw new Error(`--case: unknown ${unknown.join(', ')} (known: stage2, blocks, data)`);
+      await runTrainBench({ repeats, cases }, (line) => process.stdout.write(JSON.stringify(line) + '\n'));
     });
   bench
     .command('model')

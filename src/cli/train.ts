@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { parseImageAspect } from '../data/preprocess.js';
 import { templateByName, type TemplateName } from '../data/templates.js';
 import { parseStage } from '../train/stages.js';
-import { TRAIN_DEFAULTS, prepareRun, train, type TrainOptions } from '../train/trainer.js';
+import { DEFAULT_DATA_WORKERS, TRAIN_DEFAULTS, prepareRun, train, type TrainOptions } from '../train/trainer.js';
 import { describePlan } from '../train/plan.js';
 import type { StepMetrics } from '../train/metrics.js';
 import { LLAVA_LORA, checkLoraConfig, type LoraConfig } from '../nn/lora.js';
@@ -46,6 +46,7 @@ interface TrainFlags {
   loraTargets?: string;
   merge?: boolean;
   gradCheckpoint?: boolean;
+  dataWorkers: string;
 }
 
 function num(flag: string, raw: string | undefined, kind: 'int' | 'positive-int' | 'number'): number | undefined {
@@ -93,6 +94,7 @@ export function trainOptionsFromFlags(f: TrainFlags): TrainOptions {
     lora: loraFromFlags(f),
     merge: f.merge === true,
     gradCheckpoint: f.gradCheckpoint === true,
+    dataWorkers: num('data-workers', f.dataWorkers, 'int')!,
   };
 }
 
@@ -159,6 +161,7 @@ export function register(program: Command): void {
     .option('--lora-dropout <p>', `dropout on the adapters' input (default ${LLAVA_LORA.dropout})`)
     .option('--lora-targets <names>', `comma-separated layer names (default: every LLM linear, ${LLAVA_LORA.targets.join(',')})`)
     .option('--merge', 'with LoRA: write merged full weights instead of a PEFT adapter directory')
+    .option('--data-workers <n>', 'worker threads decoding images ahead of the step (0: main thread)', String(DEFAULT_DATA_WORKERS))
     .option('--grad-checkpoint', 'recompute each decoder layer in backward (same gradients, activations of one layer at a time)')
     .action(async (flags: TrainFlags) => {
       if (flags.threads !== undefined) process.env.LLAVA_THREADS = String(num('threads', flags.threads, 'positive-int'));

@@ -139,7 +139,11 @@ function composeTokenizer(languageDir: string): { json: Json; config: Json; imag
 /** The CLIP processor settings for the vision tower's input size (from the CLIP directory when it has them). */
 function preprocessorConfig(visionDir: string, imageSize: number): Json {
   const path = join(visionDir, 'preprocessor_config.json');
-  if (existsSync(path)) return readJson(path);
+  return existsSync(path) ? readJson(path) : clipPreprocessorJson(imageSize);
+}
+
+/** preprocessor_config.json of a CLIPImageProcessor for a vision tower of `imageSize` pixels. */
+export function clipPreprocessorJson(imageSize: number): Json {
   return {
     image_processor_type: 'CLIPImageProcessor',
     do_resize: true,

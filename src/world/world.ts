@@ -4,7 +4,8 @@
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../util/moduleWorker.js';
 import { buildAnnotations, makeSplits, type WorldAnnotations, type WorldSplits } from './annotations.js';
 import { writeFileAtomic } from './fileIo.js';
 import { checkImageSize } from './raster.js';
@@ -74,16 +75,9 @@ function defaultWorkers(n: number, size: number): number {
   return n * size * size < MIN_PIXELS_FOR_WORKERS ? 0 : Math.min(availableParallelism(), MAX_DEFAULT_WORKERS);
 }
 
-/**
- * Starts a render worker. Compiled, it runs renderWorker.js; from the TypeScript sources it
- * runs a two-line ES module that registers tsx's loader in the worker and then imports renderWorker.ts.
- */
+/** Starts a render worker (renderWorker.js compiled, renderWorker.ts from the sources). */
 function startWorker(job: RenderJob): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./renderWorker.js', import.meta.url), { workerData: job });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./renderWorker.ts', import.meta.url).href;
-  const code = `const { register } = await import(${JSON.stringify(tsx)}); register(); await import(${JSON.stringify(entry)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: job });
+  return startModuleWorker(import.meta.url, 'renderWorker', job);
 }
 
 function runWorker(job: RenderJob): Promise<number> {
