@@ -1,7 +1,7 @@
 // `llava bench train`: one training step, timed, beside the time its own GEMMs (every shape
 // the step ran through the backend's matmul, recorded) take in OpenBLAS sgemm called from C.
 // step_ms / c_gemm_ms says what everything else (attention, norms, optimiser, glue) costs.
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadavg } from 'node:os';
@@ -22,7 +22,7 @@ import { LlamaDecoderLayer } from '../model/llama.js';
 import { randomWeights } from '../nn/layers.js';
 import { IGNORE_INDEX } from '../data/constants.js';
 import { runSgemmBaseline, type GemmShape } from './baseline.js';
-import { writeRandomCheckpoint } from './model.js';
+import { MIN_FREE_DISK_BYTES, writeRandomCheckpoint } from './model.js';
 import { packageRoot } from '../backend/native/addon.js';
 import { generateWorld } from '../world/world.js';
 import { loadWorld } from '../world/annotations.js';
@@ -227,13 +227,73 @@ async function trainerDataWait(steps: number): Promise<TrainBenchLine> {
   }
 }
 
+/**
+ * One stage-1 step on the LLaVA-1.5-7B shape (random bf16 weights, memory-mapped, frozen; the
+ * projector trains in f32; one 336 px image + 40 text tokens; gradient checkpointing as LLaVA
+ * trains), with the process's peak RSS.
+ */
+async function sevenBStage1(dir: string | undefined): Promise<TrainBenchLine> {
+  const name = 'llava-1.5-7b';
+  const config = namedConfig(name);
+  const path = dir ?? join(tmpdir(), `llava-bench-${name}`);
+  let wroteSeconds: number | undefined;
+  if (!existsSync(join(path, 'config.json'))) {
+    mkdirSync(path, { recursive: true });
+    const fs = statfsSync(path);
+    if (fs.bavail * fs.bsize < MIN_FREE_DISK_BYTES) return { case: '7b_stage1', skipped: `free disk ${((fs.bavail * fs.bsize) / 1e9).toFixed(1)} GB < ${MIN_FREE_DISK_BYTES / 1e9} GB needed for the random checkpoint` };
+    const t0 = process.hrtime.bigint();
+    await writeRandomCheckpoint(config, path);
+    wroteSeconds = ms(t0) / 1000;
+  }
+  const trains = (n: string) => n.startsWith('projector.');
+  const { model } = loadLlava(path, { trainable: trains });
+  for (const [n, p] of model.namedParameters()) p.setTrainable(trains(n));
+  model.text.gradientCheckpointing = true;
+  const rng = new Rng(3);
+  const L = model.tokensPerImage;
+  const text = Array.from({ length: 40 }, () => 3 + rng.int(31000));
+  const ids = [[1, ...new Array<number>(L).fill(config.imageTokenId), ...text]];
+  const labels = [[IGNORE_INDEX, ...new Array<number>(L).fill(IGNORE_INDEX), ...text]];
+  const side = config.vision.imageSize;
+  const pixels = randn([1, 3, side, side], rng, 1, 0);
+  const optimizer = new AdamW(model.trainableParameters(), { lr: 1e-3 });
+  const t0 = process.hrtime.bigint();
+  const loss = tidy(() => model.forward({ inputIds: ids, labels, pixelValues: pixels }).loss!);
+  const forwardMs = ms(t0);
+  backward(loss);
+  const lossValue = loss.item();
+  loss.dispose();
+  optimizer.step();
+  optimizer.zeroGrad();
+  const stepMs = ms(t0);
+  optimizer.dispose();
+  pixels.dispose();
+  model.dispose();
+  return {
+    case: '7b_stage1',
+    model: name,
+    step_s: +(stepMs / 1000).toFixed(1),
+    forward_s: +(forwardMs / 1000).toFixed(1),
+    tokens: ids[0]!.length,
+    loss: +lossValue.toFixed(3),
+    peak_rss_gb: +(process.resourceUsage().maxRSS / 1e6).toFixed(2),
+    rss_limit_gb: 20,
+    grad_checkpoint: true,
+    ...(wroteSeconds !== undefined ? { write_random_checkpoint_s: +wroteSeconds.toFixed(0) } : {}),
+    dir: path,
+    load1: +loadavg()[0]!.toFixed(2),
+  };
+}
+
 /** Options of the train bench. */
 export interface TrainBenchOptions {
   readonly repeats?: number;
   /** Trainer steps of the data-wait case. */
   readonly dataSteps?: number;
-  /** Which cases to run: stage2, blocks, data (default all). */
+  /** Which cases to run: stage2, blocks, data (default), and 7b (only when named: 14 GB on disk, minutes). */
   readonly cases?: readonly string[];
+  /** Where the random 7B checkpoint is written or reused (default: the one `bench model` uses). */
+  readonly dir?: string;
 }
 
 /** The train bench: world-small stage 2 and the width-1024 stack. */
@@ -244,4 +304,5 @@ export async function runTrainBench(o: TrainBenchOptions, emit: (line: TrainBenc
   if (cases.includes('stage2')) emit(await llavaStage2(backend, repeats, 8, 47));
   if (cases.includes('blocks')) emit(await blockStack(backend, repeats));
   if (cases.includes('data')) emit(await trainerDataWait(o.dataSteps ?? 20));
+  if (cases.includes('7b')) emit(await sevenBStage1(o.dir));
 }

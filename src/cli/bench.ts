@@ -28,15 +28,16 @@ export function register(program: Command): void {
     .command('train')
     .description('one training step (world-small stage 2; a stack of LLaMA blocks at width 1024) beside its GEMMs in C sgemm')
     .option('--repeats <n>', 'timed steps per case (median reported)', '7')
-    .option('--case <names>', 'comma-separated: stage2, blocks, data (default all)')
+    .option('--case <names>', 'comma-separated: stage2, blocks, data (the default set), 7b (random bf16 7B shape, 14 GB on disk)')
+    .option('--dir <dir>', 'where the random 7B checkpoint is written or reused')
     .option('--json', 'JSON lines (the only output format; accepted for symmetry)')
-    .action(async (opts: { repeats: string; case?: string }) => {
+    .action(async (opts: { repeats: string; case?: string; dir?: string }) => {
       const repeats = Number(opts.repeats);
       if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer, got '${opts.repeats}'`);
       const cases = opts.case?.split(',').map((c) => c.trim());
-      const unknown = cases?.filter((c) => !['stage2', 'blocks', 'data'].includes(c));
-      if (unknown?.length) throw new Error(`--case: unknown ${unknown.join(', ')} (known: stage2, blocks, data)`);
-      await runTrainBench({ repeats, cases }, (line) => process.stdout.write(JSON.stringify(line) + '\n'));
+      const unknown = cases?.filter((c) => !['stage2', 'blocks', 'data', '7b'].includes(c));
+      if (unknown?.length) throw new Error(`--case: unknown ${unknown.join(', ')} (known: stage2, blocks, data, 7b)`);
+      await runTrainBench({ repeats, cases, dir: opts.dir }, (line) => process.stdout.write(JSON.stringify(line) + '\n'));
     });
   bench
     .command('model')

@@ -106,6 +106,10 @@ export async function writeCheckpoint(outDir: string, c: CheckpointContent, keep
     renameSync(tmp, final);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') {
+      const last = listCheckpoints(outDir).at(-1);
+      throw new Error(`disk full while writing ${final}; nothing half-written is left (last complete checkpoint: ${last === undefined ? 'none' : checkpointDir(outDir, last)})`);
+    }
     throw e;
   }
   if (keep !== undefined) for (const old of listCheckpoints(outDir).slice(0, -keep)) rmSync(checkpointDir(outDir, old), { recursive: true, force: true });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensorsHeader, readTensorBytes } from '../../src/model/safetensors.js';
@@ -231,4 +231,44 @@ test('gradients of a full LLaVA training step (projector and LLM) match finite d
   } finally {
     model.dispose();
   }
+});
+
+test('a NaN loss stops the run before any update, naming the last good checkpoint', async (t) => {
+  const dir = tempDir(t);
+  const model = join(dir, 'nan-model');
+  cpSync(BASE, model, { recursive: true });
+  const file = join(model, 'model.safetensors');
+  const header = readSafetensorsHeader(file);
+  const entry = header.tensors.get('language_model.model.norm.weight')!;
+  const bytes = readFileSync(file);
+  bytes.writeFloatLE(Number.NaN, entry.byteOffset);
+  writeFileSync(file, bytes);
+  const out = join(dir, 'run');
+  await assert.rejects(train(options({ stage: STAGES[1], modelDir: model, dataPath: writeData(dir, 'pairs.json', captionPairs(4)), outDir: out, maxSteps: 2 })), /loss is NaN at step 1; stopped without updating the weights \(last good checkpoint: none\)/);
+  assert.ok(!existsSync(join(out, 'config.json')));
+});
+
+test('a disk that fills up mid-save leaves no half-written checkpoint and names the last complete one', async (t) => {
+  const dir = tempDir(t);
+  const mnt = mkdtempSync(join(tmpdir(), 'llava-small-disk-'));
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1200k', 'tmpfs', mnt]);
+  t.after(() => {
+    if (mounted.status === 0) spawnSync('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  });
+  if (mounted.status !== 0) return t.skip(`cannot mount a small tmpfs here (needs root): ${mounted.stderr.toString().trim()}`);
+  const out = join(mnt, 'run');
+  await assert.rejects(train(options({ stage: STAGES[1], dataPath: writeData(dir, 'pairs.json', captionPairs(8)), outDir: out, maxSteps: 6, saveSteps: 1, lr: 1e-2 })), /disk full while writing .*checkpoint-\d+; nothing half-written is left \(last complete checkpoint: .*checkpoint-\d+\)/);
+  const left = readdirSync(out);
+  assert.ok(left.some((n) => /^checkpoint-\d+$/.test(n)), `a complete checkpoint stays: ${left}`);
+  assert.deepEqual(left.filter((n) => n.includes('.tmp')), [], 'no temp folders left');
+  for (const n of left.filter((x) => x.startsWith('checkpoint-'))) assert.ok(existsSync(join(out, n, 'trainer_state.json')), `${n} is complete`);
+});
+
+test('images decoded in worker threads or on the main thread train identically', async (t) => {
+  const dir = tempDir(t);
+  const data = writeData(dir, 'pairs.json', captionPairs(6));
+  const a = await train(options({ stage: STAGES[1], dataPath: data, outDir: join(dir, 'w0'), maxSteps: 3, dataWorkers: 0 }));
+  const b = await train(options({ stage: STAGES[1], dataPath: data, outDir: join(dir, 'w2'), maxSteps: 3, dataWorkers: 2 }));
+  assert.deepEqual(b.losses, a.losses);
 });
