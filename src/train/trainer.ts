@@ -13,6 +13,7 @@ import type { Parameter } from '../nn/parameter.js';
 import { clipGradNorm } from '../nn/clip.js';
 import { cosineWithWarmup } from '../nn/schedule.js';
 import type { Backend } from '../backend/types.js';
+import { defaultBackend, setDefaultBackend } from '../backend/index.js';
 import { stackPixelValues, type ImageAspect } from '../data/preprocess.js';
 import { ImageLoader } from './imageLoader.js';
 import { templateByName, type TemplateName } from '../data/templates.js';
@@ -189,7 +190,8 @@ function optimizerGroups(trainable: readonly [string, Parameter][], lr: number, 
   const projector = trainable.filter(([n]) => n.startsWith('projector.')).map(([, p]) => p);
   const rest = trainable.filter(([n]) => !n.startsWith('projector.')).map(([, p]) => p);
   const groups: ParamGroup[] = [];
-  if (projector.length) groups.push({ params: projector, lrScale: (projectorLr ?? lr) / lr });
+  if (projectorLr !== undefined && projectorLr > 0 && !(lr > 0)) throw new TrainError(`--projector-lr ${projectorLr} needs a positive --lr (the schedule scales both), got ${lr}`);
+  if (projector.length) groups.push({ params: projector, lrScale: lr > 0 ? (projectorLr ?? lr) / lr : 1 });
   if (rest.length) groups.push({ params: rest });
   return groups;
 }
@@ -343,6 +345,12 @@ async function heldOutLoss(run: Run, set: TrainDataset, batchSize: number, image
   return total / n;
 }
 
+/** Removes what a killed run left half-written: temp checkpoint and final-model folders. */
+function removeStaleTemps(outDir: string): void {
+  if (!existsSync(outDir)) return;
+  for (const n of readdirSync(outDir)) if (/^checkpoint-\d+\.tmp-\d+$/.test(n) || /^\.final-\d+$/.test(n)) rmSync(join(outDir, n), { recursive: true, force: true });
+}
+
 /** Refuses to write a fresh run over another one (resume it instead). */
 function checkOutDir(o: TrainOptions): void {
   if (!existsSync(o.outDir)) return;
@@ -375,6 +383,18 @@ async function writeFinalModel(run: Run, o: TrainOptions): Promise<void> {
 
 /** Runs (or resumes) a training run to the end; the final model is written to outDir. */
 export async function train(o: TrainOptions): Promise<TrainResult> {
+  if (!o.backend) return runTraining(o);
+  // Tensors made without an explicit backend (inside the model code) must land on the run's.
+  const previous = defaultBackend().name;
+  setDefaultBackend(o.backend.name);
+  try {
+    return await runTraining(o);
+  } finally {
+    setDefaultBackend(previous);
+  }
+}
+
+async function runTraining(o: TrainOptions): Promise<TrainResult> {
   checkOutDir(o);
   const run = prepareRun(o);
   const log = o.log ?? (() => undefined);
@@ -384,6 +404,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const backend = pipeline.model.text.embedTokens.value.backend;
   mkdirSync(o.outDir, { recursive: true });
   let start: TrainerState = { step: 0, totalSteps, epoch: 0, batchInEpoch: 0, seed: o.seed, fingerprint: run.fingerprint, lastLoss: NaN, tokensSeen: 0 };
+  if (o.resume) removeStaleTemps(o.outDir);
   const saved = o.resume ? listCheckpoints(o.outDir).at(-1) : undefined;
   if (saved !== undefined) {
     start = restoreCheckpoint(checkpointDir(o.outDir, saved), run.trainable, optimizer);

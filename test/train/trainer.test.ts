@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensorsHeader, readTensorBytes } from '../../src/model/safetensors.js';
@@ -12,6 +12,7 @@ import { STAGES } from '../../src/train/stages.js';
 import { TRAIN_DEFAULTS, train, type TrainOptions } from '../../src/train/trainer.js';
 import { readMetrics } from '../../src/train/metrics.js';
 import { backward } from '../../src/autograd/backward.js';
+import { getBackend } from '../../src/backend/index.js';
 import { epochBatches } from '../../src/train/batches.js';
 import { pixelTensor, readGolden, relativeMaxDiff, tinyModel, TINY_ROOT } from '../model/fixtures.js';
 import type { LlavaModel } from '../../src/model/llava.js';
@@ -144,12 +145,16 @@ test('--resume after SIGKILL mid-run gives bit-identical losses and final weight
   const again = spawnSync(process.execPath, args(killed), { encoding: 'utf8' });
   assert.equal(again.status, 1);
   assert.match(again.stderr, /already holds a run .* pass --resume/);
+  // What a kill in the middle of a save leaves: a temp folder, never read and removed on resume.
+  mkdirSync(join(killed, 'checkpoint-115.tmp-1'));
+  writeFileSync(join(killed, 'checkpoint-115.tmp-1', 'trainer_state.json'), '{"step": 115, "half": true');
   const resumed = spawnSync(process.execPath, [...args(killed), '--resume'], { encoding: 'utf8' });
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.match(resumed.stderr, /resuming from step \d+/);
   const losses = (out: string) => readMetrics(join(out, 'metrics.jsonl')).map((m) => m.loss);
   assert.deepEqual(losses(killed), losses(whole));
   assert.ok(readFileSync(join(killed, 'model.safetensors')).equals(readFileSync(join(whole, 'model.safetensors'))), 'final weights bit-identical');
+  assert.ok(!existsSync(join(killed, 'checkpoint-115.tmp-1')), 'the half-written temp folder is gone');
 });
 
 test('bad input: each gets an error naming the record, or is counted with --skip-bad', async (t) => {
@@ -271,4 +276,53 @@ test('images decoded in worker threads or on the main thread train identically',
   const a = await train(options({ stage: STAGES[1], dataPath: data, outDir: join(dir, 'w0'), maxSteps: 3, dataWorkers: 0 }));
   const b = await train(options({ stage: STAGES[1], dataPath: data, outDir: join(dir, 'w2'), maxSteps: 3, dataWorkers: 2 }));
   assert.deepEqual(b.losses, a.losses);
+});
+
+test('an unreadable image, a model that is not a llava directory, and a processor that does not fit the tower are named', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'broken.png'), 'not a picture');
+  const data = writeData(dir, 'pairs.json', [{ id: 'b', image: join(dir, 'broken.png'), conversations: [{ from: 'human', value: '<image>' }, { from: 'gpt', value: 'x' }] }]);
+  await assert.rejects(train(options({ stage: STAGES[1], dataPath: data, outDir: join(dir, 'o1'), maxSteps: 1 })), /image .*broken\.png: .*broken\.png: not a supported image/);
+  const llama = join(dir, 'llama');
+  cpSync(BASE, llama, { recursive: true });
+  writeFileSync(join(llama, 'config.json'), JSON.stringify({ model_type: 'llama' }));
+  await assert.rejects(train(options({ stage: STAGES[1], modelDir: llama, dataPath: writeData(dir, 'p.json', captionPairs(2)), outDir: join(dir, 'o2'), maxSteps: 1 })), /model_type: expected "llava", got "llama"/);
+  const wrongSize = join(dir, 'wrong-size');
+  cpSync(BASE, wrongSize, { recursive: true });
+  rmSync(join(wrongSize, 'preprocessor_config.json'));
+  await assert.rejects(train(options({ stage: STAGES[1], modelDir: wrongSize, dataPath: writeData(dir, 'p2.json', captionPairs(2)), outDir: join(dir, 'o3'), maxSteps: 1 })), /preprocessor_config\.json crops to 336x336 but the vision tower takes 32x32 images/);
+});
+
+test('--eval-data logs the held-out loss every --eval-steps', async (t) => {
+  const dir = tempDir(t);
+  const out = join(dir, 'run');
+  await train(options({ stage: STAGES[1], dataPath: writeData(dir, 'train.json', captionPairs(6)), evalData: writeData(dir, 'val.json', captionPairs(3)), evalSteps: 2, outDir: out, maxSteps: 5, lr: 1e-2 }));
+  const m = readMetrics(join(out, 'metrics.jsonl'));
+  assert.deepEqual(m.filter((x) => x.eval_loss !== undefined).map((x) => x.step), [2, 4, 5]);
+  assert.ok(m.every((x) => x.eval_loss === undefined || (Number.isFinite(x.eval_loss) && x.eval_loss > 0)));
+});
+
+test('the reference backend trains the same as the native one (stage 2, three steps)', async (t) => {
+  const dir = tempDir(t);
+  const data = writeData(dir, 'chat.json', dialogues(3));
+  const common = { stage: STAGES[2], dataPath: data, maxSteps: 3, lr: 1e-3, template: 'vicuna_nosys' as const, batchSize: 2 };
+  const native = await train(options({ ...common, outDir: join(dir, 'native') }));
+  const reference = await train(options({ ...common, outDir: join(dir, 'reference'), backend: getBackend('reference') }));
+  native.losses.forEach((l, i) => assert.ok(Math.abs(l - reference.losses[i]!) <= 1e-4 * Math.abs(l), `step ${i + 1}: native ${l} vs reference ${reference.losses[i]}`));
+});
+
+test('stage 2 starts its projector from a stage-1 directory or its mm_projector.safetensors', async (t) => {
+  const dir = tempDir(t);
+  const s1 = join(dir, 's1');
+  await train(options({ stage: STAGES[1], dataPath: writeData(dir, 'pairs.json', captionPairs(4)), outDir: s1, maxSteps: 2, lr: 1e-2 }));
+  const projectorOf = (m: LlavaModel) => m.projector.namedParameters().map(([n, p]) => [n, [...(p.value.toArray() as Float32Array)]]);
+  const { model: fromS1 } = loadLlava(s1);
+  const want = projectorOf(fromS1);
+  fromS1.dispose();
+  for (const source of [s1, join(s1, 'mm_projector.safetensors')]) {
+    let seen: unknown;
+    await train(options({ stage: STAGES[2], dataPath: writeData(dir, 'chat.json', dialogues(2)), outDir: join(dir, `s2-${source.length}`), maxSteps: 1, lr: 0, template: 'vicuna_nosys', projector: source, saveSteps: 1, onCheckpoint: (_d, m) => (seen = projectorOf(m)) }));
+    assert.deepEqual(seen, want, `projector from ${source}`);
+  }
+  await assert.rejects(train(options({ stage: STAGES[2], dataPath: writeData(dir, 'c2.json', dialogues(2)), outDir: join(dir, 'bad'), maxSteps: 1, projector: join(dir, 'nope') })), /--projector .*nope: not found/);
 });
