@@ -91,9 +91,11 @@ export class LlavaModel extends Module {
     return imageTokenCount(this.config);
   }
 
-  /** CLIP features (N, L, Cv) of the configured layer and strategy, without gradients (the tower is frozen). */
+  /** CLIP features (N, L, Cv) of the configured layer and strategy; with gradients only when the tower trains. */
   imageFeatures(pixels: Tensor): Tensor {
-    return noGrad(() => this.vision.features(pixels, featureLayerIndex(this.config), this.config.visionFeatureSelectStrategy));
+    const features = () => this.vision.features(pixels, featureLayerIndex(this.config), this.config.visionFeatureSelectStrategy);
+    // Frozen (LLaVA's default) the tower records nothing; trained (--train-vision) it is on the tape.
+    return this.vision.trainableParameters().some((p) => p.value.requiresGrad) ? features() : noGrad(features);
   }
 
   /** Visual token embeddings (N, L, C): frozen vision features through the projector (which may train). */

@@ -326,3 +326,12 @@ test('stage 2 starts its projector from a stage-1 directory or its mm_projector.
   }
   await assert.rejects(train(options({ stage: STAGES[2], dataPath: writeData(dir, 'c2.json', dialogues(2)), outDir: join(dir, 'bad'), maxSteps: 1, projector: join(dir, 'nope') })), /--projector .*nope: not found/);
 });
+
+test('--train-vision also trains the vision tower (the layers its features use)', async (t) => {
+  const dir = tempDir(t);
+  const out = join(dir, 'run');
+  await train(options({ stage: STAGES[1], dataPath: writeData(dir, 'pairs.json', captionPairs(4)), outDir: out, maxSteps: 2, lr: 1e-2, trainVision: true }));
+  const moved = changed(tensorBytes(BASE), tensorBytes(out));
+  assert.ok(moved.some((n) => n.startsWith('vision_tower.vision_model.encoder.layers.0.')), 'the first vision layer trained');
+  assert.ok(!moved.some((n) => n.startsWith('language_model.')), 'stage 1 still leaves the LLM alone');
+});
