@@ -62,7 +62,8 @@ function seconds(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-function findStop(text: string, stops: readonly string[]): number {
+/** Index of the earliest stop string in text, or -1. */
+export function findStop(text: string, stops: readonly string[]): number {
   let at = -1;
   for (const s of stops) {
     const i = s.length > 0 ? text.indexOf(s) : -1;
