@@ -1,7 +1,7 @@
 // `llava bench train`: one training step, timed, beside the time its own GEMMs (every shape
 // the step ran through the backend's matmul, recorded) take in OpenBLAS sgemm called from C.
 // step_ms / c_gemm_ms says what everything else (attention, norms, optimiser, glue) costs.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadavg } from 'node:os';
@@ -23,13 +23,12 @@ import { randomWeights } from '../nn/layers.js';
 import { IGNORE_INDEX } from '../data/constants.js';
 import { runSgemmBaseline, type GemmShape } from './baseline.js';
 import { MIN_FREE_DISK_BYTES, writeRandomCheckpoint } from './model.js';
-import { packageRoot } from '../backend/native/addon.js';
+import { writeRunnableWorldSmall } from './worldSmall.js';
 import { generateWorld } from '../world/world.js';
 import { loadWorld } from '../world/annotations.js';
 import { STAGES } from '../train/stages.js';
 import { TRAIN_DEFAULTS, train } from '../train/trainer.js';
 import { readMetrics } from '../train/metrics.js';
-import { clipPreprocessorJson } from '../model/compose.js';
 
 /** One line of the bench's JSON output. */
 export type TrainBenchLine = Record<string, unknown>;
@@ -160,21 +159,6 @@ async function blockStack(backend: Backend, repeats: number): Promise<TrainBench
 }
 
 /**
- * A tokenizer for a random world-small checkpoint: the tiny fixture's vocabulary with `<image>`
- * and `<pad>` moved to the ids world-small reserves for them.
- */
-function worldSmallTokenizer(dir: string, imageId: number, padId: number): void {
-  const fixture = join(packageRoot(), 'test', 'fixtures', 'llava-tiny', 'models', 'f32-v4');
-  const tok = JSON.parse(readFileSync(join(fixture, 'tokenizer.json'), 'utf8')) as { added_tokens: { id: number; content: string }[] };
-  for (const t of tok.added_tokens) {
-    if (t.content === '<image>') t.id = imageId;
-    if (t.content === '<pad>') t.id = padId;
-  }
-  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tok));
-  for (const f of ['tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(fixture, f), join(dir, f));
-}
-
-/**
  * The trainer itself on world-small stage 2 with real world images (64 px PNGs): the share of
  * step time spent waiting for images, which the worker-thread loader should keep under 5%.
  */
@@ -183,9 +167,7 @@ async function trainerDataWait(steps: number): Promise<TrainBenchLine> {
   const root = join(tmpdir(), `llava-bench-data-${process.pid}`);
   try {
     const model = join(root, 'model');
-    await writeRandomCheckpoint(config, model);
-    worldSmallTokenizer(model, config.imageTokenId, config.padTokenId!);
-    writeFileSync(join(model, 'preprocessor_config.json'), JSON.stringify(clipPreprocessorJson(config.vision.imageSize)));
+    await writeRunnableWorldSmall(model);
     const world = join(root, 'world');
     await generateWorld({ n: 8 * (steps + 2), size: config.vision.imageSize, seed: 0, out: world, workers: 0 });
     const records = [...loadWorld(world).images.values()].map((img) => ({ id: String(img.id), image: img.fileName, conversations: [{ from: 'human', value: '<image>\nDescribe the picture.' }, { from: 'gpt', value: img.captions[0]! }] }));

@@ -8,14 +8,15 @@ import type { Backend } from '../backend/types.js';
 import { chatMessagesFromTurns, loadChatTemplate, renderChatTemplate, type CompiledChatTemplate } from '../data/chatTemplate.js';
 import { tokenizeWithImages, PLACEHOLDER, type ImageConvention } from '../data/labels.js';
 import { CLIP_336_PROCESSOR, loadImageProcessorConfig, preprocessImage, withImageAspect, type ImageAspect, type ImageProcessorConfig } from '../data/preprocess.js';
-import { renderConversation, TEMPLATES, type Turn } from '../data/templates.js';
+import { renderConversation, TEMPLATES, type ConversationTemplate, type Turn } from '../data/templates.js';
 import { LlavaTokenizer } from '../data/tokenizer.js';
 import { DEFAULT_IMAGE_TOKEN, IMAGE_TOKEN_INDEX } from '../data/constants.js';
 import { loadLlava, type LoadedLlava } from '../model/checkpoint.js';
 import { loadPeftAdapter } from '../model/peftAdapter.js';
 import type { LlavaModel } from '../model/llava.js';
 import { imageTokenCount } from '../model/config.js';
-import { generate, type GenerateOptions, type GenerationResult } from './generate.js';
+import { generate, type GenerateOptions, type GenerationInput, type GenerationResult } from './generate.js';
+import { generateBatch } from './batchGenerate.js';
 import { readGenerationConfig, resolveGenerateOptions, type GenerationConfig } from './generationConfig.js';
 
 /** File holding the image processor settings in a llava-hf directory. */
@@ -36,6 +37,8 @@ export interface PipelineOptions {
 export interface PromptOptions {
   /** An image goes with the prompt: its `<image>` becomes the visual token slots. Otherwise `<image>` is an ordinary token. */
   readonly withImage: boolean;
+  /** Render with this conversation template instead of the checkpoint's chat template. */
+  readonly template?: ConversationTemplate;
 }
 
 /** Model plus everything needed to go from text and an image file to an answer. */
@@ -81,8 +84,9 @@ export class LlavaPipeline {
     return this.tokenizer.imageTokenId !== undefined ? { kind: 'expanded', tokensPerImage: imageTokenCount(this.loaded.config) } : PLACEHOLDER;
   }
 
-  /** The prompt text for a conversation ending with a user turn, in the checkpoint's chat template. */
-  promptText(turns: readonly Turn[]): string {
+  /** The prompt text for a conversation ending with a user turn, in the checkpoint's chat template (or the given one). */
+  promptText(turns: readonly Turn[], template?: ConversationTemplate): string {
+    if (template) return renderConversation(turns, template, { addGenerationPrompt: true });
     if (!this.chatTemplate) return renderConversation(turns, TEMPLATES.llava_hf, { addGenerationPrompt: true });
     return renderChatTemplate(this.chatTemplate, chatMessagesFromTurns(turns), { bosToken: this.tokenizer.bosToken, eosToken: this.tokenizer.eosToken });
   }
@@ -93,7 +97,7 @@ export class LlavaPipeline {
    * rendered template already starts with it (transformers' processor does the same).
    */
   promptIds(turns: readonly Turn[], options: PromptOptions): number[] {
-    const text = this.promptText(turns);
+    const text = this.promptText(turns, options.template);
     const bos = this.tokenizer.bosToken;
     const addSpecialTokens = !(bos !== undefined && bos !== '' && text.startsWith(bos));
     if (!options.withImage) return this.tokenizer.encode(text, { addSpecialTokens });
@@ -120,11 +124,21 @@ export class LlavaPipeline {
     return { decode: (ids) => this.decode(ids), ...resolved, eosTokenIds: resolved.eosTokenIds ?? eosIds(this) };
   }
 
+  /** Generates answers for several prompts in one batch (left padding, one KV cache row each). */
+  generateBatch(inputs: readonly GenerationInput[], options: GenerateOptions = {}): GenerationResult[] {
+    const longest = Math.max(...inputs.map((x) => this.positions(x.inputIds)));
+    return generateBatch(this.model, inputs, this.generateOptions(options, longest));
+  }
+
+  /** Positions a prompt takes (a -200 placeholder stands for all its visual tokens). */
+  private positions(ids: readonly number[]): number {
+    const L = this.model.tokensPerImage;
+    return ids.reduce((n, id) => n + (id === IMAGE_TOKEN_INDEX ? L : 1), 0);
+  }
+
   /** Generates an answer for prompt ids and optional pixel values. */
   generate(inputIds: readonly number[], pixelValues: Tensor | undefined, options: GenerateOptions = {}): GenerationResult {
-    const L = this.model.tokensPerImage;
-    const positions = inputIds.reduce((n, id) => n + (id === IMAGE_TOKEN_INDEX ? L : 1), 0);
-    return generate(this.model, { inputIds, pixelValues }, this.generateOptions(options, positions));
+    return generate(this.model, { inputIds, pixelValues }, this.generateOptions(options, this.positions(inputIds)));
   }
 
   dispose(): void {
