@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { runKernelBench } from '../bench/kernels.js';
 import { runTrainBench } from '../bench/train.js';
+import { runEvalBench } from '../bench/eval.js';
 import { runModelBench } from '../bench/model.js';
 
 export function register(program: Command): void {
@@ -38,6 +39,18 @@ export function register(program: Command): void {
       const unknown = cases?.filter((c) => !['stage2', 'blocks', 'data', '7b'].includes(c));
       if (unknown?.length) throw new Error(`--case: unknown ${unknown.join(', ')} (known: stage2, blocks, data, 7b)`);
       await runTrainBench({ repeats, cases, dir: opts.dir }, (line) => process.stdout.write(JSON.stringify(line) + '\n'));
+    });
+  bench
+    .command('eval')
+    .description('llava eval answer on world-small: batch 8 against one question at a time, same questions, one run')
+    .option('--questions <n>', 'questions answered per run', '48')
+    .option('--batch-size <n>', 'the batched run\'s batch size', '8')
+    .action(async (opts: { questions: string; batchSize: string }) => {
+      const questions = Number(opts.questions);
+      const batchSize = Number(opts.batchSize);
+      if (!Number.isInteger(questions) || questions < 1) throw new Error(`--questions must be a positive integer, got '${opts.questions}'`);
+      if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`--batch-size must be a positive integer, got '${opts.batchSize}'`);
+      await runEvalBench({ questions, batchSize }, (line) => process.stdout.write(JSON.stringify(line) + '\n'));
     });
   bench
     .command('model')
