@@ -4,6 +4,10 @@ import type { Command } from 'commander';
 import { parseImageAspect } from '../data/preprocess.js';
 import { answerQuestions, type EvalTemplate } from '../eval/answer.js';
 import { DEFAULT_MAX_NEW_TOKENS } from '../infer/generate.js';
+import { POPE_SETTINGS, scorePope, type BinaryMetrics } from '../eval/pope.js';
+import { readScienceQa, scoreScienceQa, writeScienceQaQuestions } from '../eval/scienceqa.js';
+import { readMme, scoreMme, writeMmeQuestions } from '../eval/mme.js';
+import { scoreGqa, scoreTextVqa, writeGqaQuestions, writeTextVqaQuestions } from '../eval/gqaTextvqa.js';
 
 const EVAL_TEMPLATES: readonly EvalTemplate[] = ['vicuna_v1', 'llava_v1', 'vicuna_nosys', 'chat'];
 
@@ -82,7 +86,99 @@ function registerAnswer(evalCmd: Command): void {
     });
 }
 
+/** Prints a human table, then (with --json) the report as one JSON object on the last line. */
+function emit(lines: readonly string[], json: unknown, asJson: boolean | undefined): void {
+  process.stdout.write(lines.join('\n') + '\n');
+  if (asJson) process.stdout.write(JSON.stringify(json) + '\n');
+}
+
+const pct = (x: number) => (100 * x).toFixed(2);
+
+function popeLine(name: string, m: BinaryMetrics): string {
+  return `${name.padEnd(12)} acc ${pct(m.accuracy)}  precision ${pct(m.precision)}  recall ${pct(m.recall)}  F1 ${pct(m.f1)}  yes ${pct(m.yes_ratio)}%  (TP ${m.tp} FP ${m.fp} TN ${m.tn} FN ${m.fn})`;
+}
+
+function registerScorers(evalCmd: Command): void {
+  evalCmd
+    .command('pope')
+    .description("score POPE answers as LLaVA's eval_pope.py: accuracy, precision, recall, F1, yes-ratio per setting")
+    .requiredOption('--annotation-dir <dir>', 'holds coco_pope_{random,popular,adversarial}.json')
+    .requiredOption('--questions <file.jsonl>', 'the merged question file (category = setting)')
+    .requiredOption('--answers <file.jsonl>', 'answer lines')
+    .option('--json', 'also print the report as one JSON object (last line)')
+    .action((f: { annotationDir: string; questions: string; answers: string; json?: boolean }) => {
+      const r = scorePope(f.annotationDir, f.questions, f.answers);
+      const lines = POPE_SETTINGS.filter((s) => r.settings[s]).map((s) => popeLine(s, r.settings[s]!));
+      if (r.missing.length) lines.push(`missing answers: ${r.missing.length} (e.g. ${r.missing.slice(0, 3).join(', ')})`);
+      if (r.extra.length) lines.push(`answers for no question: ${r.extra.length} (e.g. ${r.extra.slice(0, 3).join(', ')})`);
+      emit(lines, r.settings, f.json);
+    });
+  evalCmd
+    .command('scienceqa')
+    .description("score ScienceQA answers as LLaVA's eval_science_qa.py (or --make-questions: LLaVA's question file)")
+    .requiredOption('--base-dir <dir>', 'holds problems.json and pid_splits.json')
+    .option('--split <name>', 'split of pid_splits.json', 'test')
+    .option('--answers <file.jsonl>', 'answer lines (question_id = problem id)')
+    .option('--make-questions <out.jsonl>', 'write the question file instead of scoring')
+    .option('--json', 'also print the report as one JSON object (last line)')
+    .action((f: { baseDir: string; split: string; answers?: string; makeQuestions?: string; json?: boolean }) => {
+      if (f.makeQuestions) {
+        const n = writeScienceQaQuestions(readScienceQa(f.baseDir, f.split), f.makeQuestions);
+        process.stderr.write(`wrote ${n} questions to ${f.makeQuestions} (answer them with --single-pred-prompt)\n`);
+        return;
+      }
+      if (!f.answers) throw new Error('--answers is required (or --make-questions)');
+      const r = scoreScienceQa(f.baseDir, f.split, f.answers);
+      const lines = [`accuracy ${r.accuracy.toFixed(2)}% of ${r.n}; IMG accuracy ${r.img_accuracy.toFixed(2)}% of ${r.n_img}; failed to parse ${r.failed}; missing ${r.missing}`];
+      for (const [k, g] of Object.entries(r.by_subject)) lines.push(`  subject ${k}: ${g.accuracy.toFixed(2)}% of ${g.n}`);
+      for (const [k, g] of Object.entries(r.by_grade)) lines.push(`  grade ${k}: ${g.accuracy.toFixed(2)}% of ${g.n}`);
+      emit(lines, { accuracy: r.accuracy, img_accuracy: r.img_accuracy, failed: r.failed, n: r.n, n_img: r.n_img, missing: r.missing, by_subject: r.by_subject, by_grade: r.by_grade }, f.json);
+    });
+  evalCmd
+    .command('mme')
+    .description("score MME answers as MME's calculation.py: acc + acc+ per subtask, perception and cognition totals")
+    .requiredOption('--mme-dir <dir>', 'the MME folder (one folder per subtask)')
+    .option('--answers <file.jsonl>', 'answer lines (question_id = subtask/image/index, as --make-questions writes)')
+    .option('--make-questions <out.jsonl>', 'write the question file instead of scoring')
+    .option('--json', 'also print the report as one JSON object (last line)')
+    .action((f: { mmeDir: string; answers?: string; makeQuestions?: string; json?: boolean }) => {
+      if (f.makeQuestions) {
+        const qs = readMme(f.mmeDir);
+        writeMmeQuestions(qs, f.makeQuestions);
+        process.stderr.write(`wrote ${qs.length} questions to ${f.makeQuestions} (images relative to ${f.mmeDir})\n`);
+        return;
+      }
+      if (!f.answers) throw new Error('--answers is required (or --make-questions)');
+      const r = scoreMme(f.mmeDir, f.answers);
+      const lines = Object.entries(r.subtasks).map(([k, v]) => `${k.padEnd(24)} ${v.score.toFixed(2)} (acc ${v.acc.toFixed(2)} + acc+ ${v.acc_plus.toFixed(2)}; ${v.questions} questions)`);
+      lines.push(`perception ${r.perception.toFixed(2)}  cognition ${r.cognition.toFixed(2)}${r.missing ? `  (missing answers: ${r.missing})` : ''}`);
+      emit(lines, r, f.json);
+    });
+  for (const [name, what, score, make] of [
+    ['gqa', 'GQA exact match (testdev_balanced_questions.json)', scoreGqa, writeGqaQuestions],
+    ['textvqa', 'TextVQA VQA accuracy (TextVQA_0.5.1_val.json)', scoreTextVqa, writeTextVqaQuestions],
+  ] as const) {
+    evalCmd
+      .command(name)
+      .description(`score ${what} (or --make-questions: LLaVA's question file)`)
+      .requiredOption('--questions <file.json>', 'the official question file')
+      .option('--answers <file.jsonl>', 'answer lines')
+      .option('--make-questions <out.jsonl>', 'write the question file instead of scoring')
+      .option('--json', 'also print the report as one JSON object (last line)')
+      .action((f: { questions: string; answers?: string; makeQuestions?: string; json?: boolean }) => {
+        if (f.makeQuestions) {
+          process.stderr.write(`wrote ${make(f.questions, f.makeQuestions)} questions to ${f.makeQuestions}\n`);
+          return;
+        }
+        if (!f.answers) throw new Error('--answers is required (or --make-questions)');
+        const r = score(f.questions, f.answers);
+        emit([`accuracy ${r.accuracy.toFixed(2)}% of ${r.n}${r.missing ? ` (missing answers: ${r.missing})` : ''}`], r, f.json);
+      });
+  }
+}
+
 export function register(program: Command): void {
   const evalCmd = program.command('eval').description('answer benchmark questions and score them as the official scripts do');
   registerAnswer(evalCmd);
+  registerScorers(evalCmd);
 }
