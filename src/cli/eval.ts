@@ -8,6 +8,8 @@ import { POPE_SETTINGS, scorePope, type BinaryMetrics } from '../eval/pope.js';
 import { readScienceQa, scoreScienceQa, writeScienceQaQuestions } from '../eval/scienceqa.js';
 import { readMme, scoreMme, writeMmeQuestions } from '../eval/mme.js';
 import { scoreGqa, scoreTextVqa, writeGqaQuestions, writeTextVqaQuestions } from '../eval/gqaTextvqa.js';
+import { judgeLlavaBench } from '../eval/llavaBench.js';
+import { openAITeacher } from '../datagen/teachers/openai.js';
 
 const EVAL_TEMPLATES: readonly EvalTemplate[] = ['vicuna_v1', 'llava_v1', 'vicuna_nosys', 'chat'];
 
@@ -177,8 +179,63 @@ function registerScorers(evalCmd: Command): void {
   }
 }
 
+interface LlavaBenchFlags {
+  questions: string;
+  context: string;
+  reference: string;
+  answers: string;
+  teacher: string;
+  baseUrl?: string;
+  model?: string;
+  apiKeyEnv: string;
+  out: string;
+  concurrency: string;
+  timeout: string;
+  json?: boolean;
+}
+
+function registerLlavaBench(evalCmd: Command): void {
+  evalCmd
+    .command('llava-bench')
+    .description('LLaVA-Bench: a judge LLM scores the reference and the model answers from 1 to 10; relative score per category and overall')
+    .requiredOption('--questions <file.jsonl>', 'question lines {question_id, image, text, category}')
+    .requiredOption('--context <file.jsonl>', 'captions + boxes per image ({id, image, captions, instances}, as caps_boxes)')
+    .requiredOption('--reference <file.jsonl>', 'reference answer lines {question_id, text}')
+    .requiredOption('--answers <file.jsonl>', "the model's answer lines")
+    .option('--teacher <kind>', 'judge: openai (any OpenAI-compatible endpoint)', 'openai')
+    .option('--base-url <url>', 'judge endpoint (env OPENAI_BASE_URL)')
+    .option('--model <name>', 'judge model (env OPENAI_MODEL)')
+    .option('--api-key-env <var>', 'environment variable holding the API key', 'OPENAI_API_KEY')
+    .requiredOption('--out <dir>', 'reviews.jsonl goes here (a rerun resumes)')
+    .option('--concurrency <n>', 'judge requests in flight', '8')
+    .option('--timeout <seconds>', 'per-request timeout', '120')
+    .option('--json', 'also print the report as one JSON object (last line)')
+    .action(async (f: LlavaBenchFlags) => {
+      if (f.teacher !== 'openai') throw new Error(`--teacher must be openai (a judge needs an LLM), got '${f.teacher}'`);
+      const baseURL = f.baseUrl ?? process.env.OPENAI_BASE_URL;
+      const model = f.model ?? process.env.OPENAI_MODEL;
+      if (!baseURL || !model) throw new Error('the judge needs --base-url and --model (or OPENAI_BASE_URL and OPENAI_MODEL)');
+      const r = await judgeLlavaBench({
+        questions: f.questions,
+        context: f.context,
+        reference: f.reference,
+        answers: f.answers,
+        teacher: openAITeacher({ baseURL, model, apiKey: process.env[f.apiKeyEnv], temperature: 0 }),
+        outDir: f.out,
+        concurrency: int('concurrency', f.concurrency, 1),
+        timeoutMs: 1000 * int('timeout', f.timeout, 1),
+      });
+      const lines = Object.entries(r.scores).map(([k, v]) => `${k.padEnd(8)} relative ${v.relative.toFixed(1)}  (model ${v.model.toFixed(2)} / reference ${v.reference.toFixed(2)}, ${v.n} questions)`);
+      if (r.unparseable) lines.push(`judge replies without two scores (asked again): ${r.unparseable}`);
+      if (r.failed.length) lines.push(`not judged: ${r.failed.length} (${r.failed.slice(0, 2).join('; ')})`);
+      const json = Object.fromEntries(Object.entries(r.scores).map(([k, v]) => [k, { relative: v.relative, reference: v.reference, model: v.model }]));
+      emit(lines, json, f.json);
+    });
+}
+
 export function register(program: Command): void {
   const evalCmd = program.command('eval').description('answer benchmark questions and score them as the official scripts do');
   registerAnswer(evalCmd);
   registerScorers(evalCmd);
+  registerLlavaBench(evalCmd);
 }
