@@ -10,6 +10,9 @@ import { readMme, scoreMme, writeMmeQuestions } from '../eval/mme.js';
 import { scoreGqa, scoreTextVqa, writeGqaQuestions, writeTextVqaQuestions } from '../eval/gqaTextvqa.js';
 import { judgeLlavaBench } from '../eval/llavaBench.js';
 import { openAITeacher } from '../datagen/teachers/openai.js';
+import { evaluateWorld } from '../eval/worldEval.js';
+import { formatWorldBenchReport } from '../eval/worldBench.js';
+import { saveResult, writeReport } from '../eval/report.js';
 
 const EVAL_TEMPLATES: readonly EvalTemplate[] = ['vicuna_v1', 'llava_v1', 'vicuna_nosys', 'chat'];
 
@@ -88,10 +91,26 @@ function registerAnswer(evalCmd: Command): void {
     });
 }
 
-/** Prints a human table, then (with --json) the report as one JSON object on the last line. */
-function emit(lines: readonly string[], json: unknown, asJson: boolean | undefined): void {
+/** The output flags every scorer takes. */
+interface OutputFlags {
+  json?: boolean;
+  saveTo?: string;
+  modelName?: string;
+}
+
+/** Adds --json, --save-to and --model-name to a scorer. */
+function outputFlags(cmd: Command): Command {
+  return cmd
+    .option('--json', 'also print the report as one JSON object (last line)')
+    .option('--save-to <run.json>', 'add this result to a run file (for llava eval report)')
+    .option('--model-name <name>', "the model's name in the run file (default: the run file's name)");
+}
+
+/** Prints a human table, then (with --json) the report as one JSON object on the last line; saves it with --save-to. */
+function finish(benchmark: string, lines: readonly string[], json: unknown, f: OutputFlags): void {
   process.stdout.write(lines.join('\n') + '\n');
-  if (asJson) process.stdout.write(JSON.stringify(json) + '\n');
+  if (f.saveTo) saveResult(f.saveTo, benchmark, json, f.modelName);
+  if (f.json) process.stdout.write(JSON.stringify(json) + '\n');
 }
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -101,29 +120,31 @@ function popeLine(name: string, m: BinaryMetrics): string {
 }
 
 function registerScorers(evalCmd: Command): void {
-  evalCmd
-    .command('pope')
-    .description("score POPE answers as LLaVA's eval_pope.py: accuracy, precision, recall, F1, yes-ratio per setting")
-    .requiredOption('--annotation-dir <dir>', 'holds coco_pope_{random,popular,adversarial}.json')
-    .requiredOption('--questions <file.jsonl>', 'the merged question file (category = setting)')
-    .requiredOption('--answers <file.jsonl>', 'answer lines')
-    .option('--json', 'also print the report as one JSON object (last line)')
-    .action((f: { annotationDir: string; questions: string; answers: string; json?: boolean }) => {
+  outputFlags(
+    evalCmd
+      .command('pope')
+      .description("score POPE answers as LLaVA's eval_pope.py: accuracy, precision, recall, F1, yes-ratio per setting")
+      .requiredOption('--annotation-dir <dir>', 'holds coco_pope_{random,popular,adversarial}.json')
+      .requiredOption('--questions <file.jsonl>', 'the merged question file (category = setting)')
+      .requiredOption('--answers <file.jsonl>', 'answer lines')
+  )
+    .action((f: { annotationDir: string; questions: string; answers: string } & OutputFlags) => {
       const r = scorePope(f.annotationDir, f.questions, f.answers);
       const lines = POPE_SETTINGS.filter((s) => r.settings[s]).map((s) => popeLine(s, r.settings[s]!));
       if (r.missing.length) lines.push(`missing answers: ${r.missing.length} (e.g. ${r.missing.slice(0, 3).join(', ')})`);
       if (r.extra.length) lines.push(`answers for no question: ${r.extra.length} (e.g. ${r.extra.slice(0, 3).join(', ')})`);
-      emit(lines, r.settings, f.json);
+      finish('pope', lines, r.settings, f);
     });
-  evalCmd
-    .command('scienceqa')
-    .description("score ScienceQA answers as LLaVA's eval_science_qa.py (or --make-questions: LLaVA's question file)")
-    .requiredOption('--base-dir <dir>', 'holds problems.json and pid_splits.json')
-    .option('--split <name>', 'split of pid_splits.json', 'test')
-    .option('--answers <file.jsonl>', 'answer lines (question_id = problem id)')
-    .option('--make-questions <out.jsonl>', 'write the question file instead of scoring')
-    .option('--json', 'also print the report as one JSON object (last line)')
-    .action((f: { baseDir: string; split: string; answers?: string; makeQuestions?: string; json?: boolean }) => {
+  outputFlags(
+    evalCmd
+      .command('scienceqa')
+      .description("score ScienceQA answers as LLaVA's eval_science_qa.py (or --make-questions: LLaVA's question file)")
+      .requiredOption('--base-dir <dir>', 'holds problems.json and pid_splits.json')
+      .option('--split <name>', 'split of pid_splits.json', 'test')
+      .option('--answers <file.jsonl>', 'answer lines (question_id = problem id)')
+      .option('--make-questions <out.jsonl>', 'write the question file instead of scoring')
+  )
+    .action((f: { baseDir: string; split: string; answers?: string; makeQuestions?: string } & OutputFlags) => {
       if (f.makeQuestions) {
         const n = writeScienceQaQuestions(readScienceQa(f.baseDir, f.split), f.makeQuestions);
         process.stderr.write(`wrote ${n} questions to ${f.makeQuestions} (answer them with --single-pred-prompt)\n`);
@@ -134,16 +155,17 @@ function registerScorers(evalCmd: Command): void {
       const lines = [`accuracy ${r.accuracy.toFixed(2)}% of ${r.n}; IMG accuracy ${r.img_accuracy.toFixed(2)}% of ${r.n_img}; failed to parse ${r.failed}; missing ${r.missing}`];
       for (const [k, g] of Object.entries(r.by_subject)) lines.push(`  subject ${k}: ${g.accuracy.toFixed(2)}% of ${g.n}`);
       for (const [k, g] of Object.entries(r.by_grade)) lines.push(`  grade ${k}: ${g.accuracy.toFixed(2)}% of ${g.n}`);
-      emit(lines, { accuracy: r.accuracy, img_accuracy: r.img_accuracy, failed: r.failed, n: r.n, n_img: r.n_img, missing: r.missing, by_subject: r.by_subject, by_grade: r.by_grade }, f.json);
+      finish('scienceqa', lines, { accuracy: r.accuracy, img_accuracy: r.img_accuracy, failed: r.failed, n: r.n, n_img: r.n_img, missing: r.missing, by_subject: r.by_subject, by_grade: r.by_grade }, f);
     });
-  evalCmd
-    .command('mme')
-    .description("score MME answers as MME's calculation.py: acc + acc+ per subtask, perception and cognition totals")
-    .requiredOption('--mme-dir <dir>', 'the MME folder (one folder per subtask)')
-    .option('--answers <file.jsonl>', 'answer lines (question_id = subtask/image/index, as --make-questions writes)')
-    .option('--make-questions <out.jsonl>', 'write the question file instead of scoring')
-    .option('--json', 'also print the report as one JSON object (last line)')
-    .action((f: { mmeDir: string; answers?: string; makeQuestions?: string; json?: boolean }) => {
+  outputFlags(
+    evalCmd
+      .command('mme')
+      .description("score MME answers as MME's calculation.py: acc + acc+ per subtask, perception and cognition totals")
+      .requiredOption('--mme-dir <dir>', 'the MME folder (one folder per subtask)')
+      .option('--answers <file.jsonl>', 'answer lines (question_id = subtask/image/index, as --make-questions writes)')
+      .option('--make-questions <out.jsonl>', 'write the question file instead of scoring')
+  )
+    .action((f: { mmeDir: string; answers?: string; makeQuestions?: string } & OutputFlags) => {
       if (f.makeQuestions) {
         const qs = readMme(f.mmeDir);
         writeMmeQuestions(qs, f.makeQuestions);
@@ -154,27 +176,28 @@ function registerScorers(evalCmd: Command): void {
       const r = scoreMme(f.mmeDir, f.answers);
       const lines = Object.entries(r.subtasks).map(([k, v]) => `${k.padEnd(24)} ${v.score.toFixed(2)} (acc ${v.acc.toFixed(2)} + acc+ ${v.acc_plus.toFixed(2)}; ${v.questions} questions)`);
       lines.push(`perception ${r.perception.toFixed(2)}  cognition ${r.cognition.toFixed(2)}${r.missing ? `  (missing answers: ${r.missing})` : ''}`);
-      emit(lines, r, f.json);
+      finish('mme', lines, r, f);
     });
   for (const [name, what, score, make] of [
     ['gqa', 'GQA exact match (testdev_balanced_questions.json)', scoreGqa, writeGqaQuestions],
     ['textvqa', 'TextVQA VQA accuracy (TextVQA_0.5.1_val.json)', scoreTextVqa, writeTextVqaQuestions],
   ] as const) {
-    evalCmd
-      .command(name)
-      .description(`score ${what} (or --make-questions: LLaVA's question file)`)
-      .requiredOption('--questions <file.json>', 'the official question file')
-      .option('--answers <file.jsonl>', 'answer lines')
-      .option('--make-questions <out.jsonl>', 'write the question file instead of scoring')
-      .option('--json', 'also print the report as one JSON object (last line)')
-      .action((f: { questions: string; answers?: string; makeQuestions?: string; json?: boolean }) => {
+    outputFlags(
+      evalCmd
+        .command(name)
+        .description(`score ${what} (or --make-questions: LLaVA's question file)`)
+        .requiredOption('--questions <file.json>', 'the official question file')
+        .option('--answers <file.jsonl>', 'answer lines')
+        .option('--make-questions <out.jsonl>', 'write the question file instead of scoring')
+    )
+    .action((f: { questions: string; answers?: string; makeQuestions?: string } & OutputFlags) => {
         if (f.makeQuestions) {
           process.stderr.write(`wrote ${make(f.questions, f.makeQuestions)} questions to ${f.makeQuestions}\n`);
           return;
         }
         if (!f.answers) throw new Error('--answers is required (or --make-questions)');
         const r = score(f.questions, f.answers);
-        emit([`accuracy ${r.accuracy.toFixed(2)}% of ${r.n}${r.missing ? ` (missing answers: ${r.missing})` : ''}`], r, f.json);
+        finish(name, [`accuracy ${r.accuracy.toFixed(2)}% of ${r.n}${r.missing ? ` (missing answers: ${r.missing})` : ''}`], r, f);
       });
   }
 }
@@ -191,26 +214,26 @@ interface LlavaBenchFlags {
   out: string;
   concurrency: string;
   timeout: string;
-  json?: boolean;
 }
 
 function registerLlavaBench(evalCmd: Command): void {
-  evalCmd
-    .command('llava-bench')
-    .description('LLaVA-Bench: a judge LLM scores the reference and the model answers from 1 to 10; relative score per category and overall')
-    .requiredOption('--questions <file.jsonl>', 'question lines {question_id, image, text, category}')
-    .requiredOption('--context <file.jsonl>', 'captions + boxes per image ({id, image, captions, instances}, as caps_boxes)')
-    .requiredOption('--reference <file.jsonl>', 'reference answer lines {question_id, text}')
-    .requiredOption('--answers <file.jsonl>', "the model's answer lines")
-    .option('--teacher <kind>', 'judge: openai (any OpenAI-compatible endpoint)', 'openai')
-    .option('--base-url <url>', 'judge endpoint (env OPENAI_BASE_URL)')
-    .option('--model <name>', 'judge model (env OPENAI_MODEL)')
-    .option('--api-key-env <var>', 'environment variable holding the API key', 'OPENAI_API_KEY')
-    .requiredOption('--out <dir>', 'reviews.jsonl goes here (a rerun resumes)')
-    .option('--concurrency <n>', 'judge requests in flight', '8')
-    .option('--timeout <seconds>', 'per-request timeout', '120')
-    .option('--json', 'also print the report as one JSON object (last line)')
-    .action(async (f: LlavaBenchFlags) => {
+  outputFlags(
+    evalCmd
+      .command('llava-bench')
+      .description('LLaVA-Bench: a judge LLM scores the reference and the model answers from 1 to 10; relative score per category and overall')
+      .requiredOption('--questions <file.jsonl>', 'question lines {question_id, image, text, category}')
+      .requiredOption('--context <file.jsonl>', 'captions + boxes per image ({id, image, captions, instances}, as caps_boxes)')
+      .requiredOption('--reference <file.jsonl>', 'reference answer lines {question_id, text}')
+      .requiredOption('--answers <file.jsonl>', "the model's answer lines")
+      .option('--teacher <kind>', 'judge: openai (any OpenAI-compatible endpoint)', 'openai')
+      .option('--base-url <url>', 'judge endpoint (env OPENAI_BASE_URL)')
+      .option('--model <name>', 'judge model (env OPENAI_MODEL)')
+      .option('--api-key-env <var>', 'environment variable holding the API key', 'OPENAI_API_KEY')
+      .requiredOption('--out <dir>', 'reviews.jsonl goes here (a rerun resumes)')
+      .option('--concurrency <n>', 'judge requests in flight', '8')
+      .option('--timeout <seconds>', 'per-request timeout', '120')
+  )
+    .action(async (f: LlavaBenchFlags & OutputFlags) => {
       if (f.teacher !== 'openai') throw new Error(`--teacher must be openai (a judge needs an LLM), got '${f.teacher}'`);
       const baseURL = f.baseUrl ?? process.env.OPENAI_BASE_URL;
       const model = f.model ?? process.env.OPENAI_MODEL;
@@ -229,7 +252,50 @@ function registerLlavaBench(evalCmd: Command): void {
       if (r.unparseable) lines.push(`judge replies without two scores (asked again): ${r.unparseable}`);
       if (r.failed.length) lines.push(`not judged: ${r.failed.length} (${r.failed.slice(0, 2).join('; ')})`);
       const json = Object.fromEntries(Object.entries(r.scores).map(([k, v]) => [k, { relative: v.relative, reference: v.reference, model: v.model }]));
-      emit(lines, json, f.json);
+      finish('llava-bench', lines, json, f);
+    });
+}
+
+function registerWorld(evalCmd: Command): void {
+  outputFlags(
+    evalCmd
+      .command('world')
+      .description("answer the synthetic world's benchmark with a model (eval answer) and score it (the world scorer)")
+      .requiredOption('--model <dir>', 'llava-hf model directory')
+      .requiredOption('--world <dir>', 'world directory (world-bench.jsonl is written there when missing)')
+      .option('--out <dir>', 'question and answer files (default: WORLD/eval-<model name>)')
+      .option('--template <name>', `prompt template: ${EVAL_TEMPLATES.join(' | ')}`, 'vicuna_v1')
+      .option('--max-new-tokens <n>', 'answer length limit', '64')
+      .option('--batch-size <n>', 'questions per batched forward', '8')
+      .option('--image-aspect <how>', 'pad | crop | auto', 'auto')
+  )
+    .action(async (f: { model: string; world: string; out?: string; template: string; maxNewTokens: string; batchSize: string; imageAspect: string } & OutputFlags) => {
+      if (!(EVAL_TEMPLATES as readonly string[]).includes(f.template)) throw new Error(`--template must be one of ${EVAL_TEMPLATES.join(', ')}, got '${f.template}'`);
+      const outDir = f.out ?? `${f.world.replace(/\/+$/, '')}/eval-${f.model.replace(/\/+$/, '').split('/').at(-1)}`;
+      const r = await evaluateWorld({
+        modelDir: f.model,
+        worldDir: f.world,
+        outDir,
+        template: f.template as EvalTemplate,
+        temperature: 0,
+        maxNewTokens: int('max-new-tokens', f.maxNewTokens, 1),
+        imageAspect: parseImageAspect(f.imageAspect),
+        batchSize: int('batch-size', f.batchSize, 1),
+        skipMissing: false,
+      });
+      finish('world', [formatWorldBenchReport(r.report), `answers: ${r.answersPath}`], r.report, f);
+    });
+}
+
+function registerReport(evalCmd: Command): void {
+  evalCmd
+    .command('report')
+    .description('lay runs side by side: one row per benchmark metric, one column per model (report.md, report.json, report.svg)')
+    .argument('<runs...>', 'run files written by the scorers\' --save-to')
+    .requiredOption('--out <dir>', 'where report.md, report.json and report.svg go')
+    .action((runs: string[], f: { out: string }) => {
+      const t = writeReport(runs, f.out);
+      process.stdout.write(`${t.rows.length} metrics x ${t.models.length} models -> ${f.out}/report.{md,json,svg}\n`);
     });
 }
 
@@ -238,4 +304,6 @@ export function register(program: Command): void {
   registerAnswer(evalCmd);
   registerScorers(evalCmd);
   registerLlavaBench(evalCmd);
+  registerWorld(evalCmd);
+  registerReport(evalCmd);
 }
