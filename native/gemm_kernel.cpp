@@ -332,9 +332,12 @@ inline void small_m_dot_block(int64_t j0, int64_t k, float alpha, const float* a
   for (int r = 0; r < R; r++) {
     const int64_t brow = (j0 + r) * ldb;
     for (int i = 0; i < M; i++) {
+      // The chains fold together as vectors first (a fixed order), then the lanes: VL scalar
+      // adds per element instead of DOT_CHAINS x VL, which dominated short rows (k = 256).
+      vfloat folded = acc[i][r][0];
+      for (int v = 1; v < DOT_CHAINS; v++) folded += acc[i][r][v];
       float sum = 0.f;
-      for (int v = 0; v < DOT_CHAINS; v++)
-        for (int l = 0; l < VL; l++) sum += acc[i][r][v][l];
+      for (int l = 0; l < VL; l++) sum += folded[l];
       for (int64_t q = p; q < k; q++) sum += a[i * lda + q] * load_b<D>(b, brow + q);
       float out = alpha * sum;
       if (beta != 0.f) out += beta * c[i * ldc + j0 + r];
