@@ -1,7 +1,7 @@
 // GQA (exact match after LLaVA's normalisation) and TextVQA (VQA accuracy over the ten human
 // answers), read from their official question files; each can also write LLaVA's question file.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { EvalFormatError, answersById } from './questions.js';
+import { renameSync, writeFileSync } from 'node:fs';
+import { EvalFormatError, answersById, readJsonFile } from './questions.js';
 import { SHORT_ANSWER_PROMPT } from './answer.js';
 import { vqaAccuracy } from './vqaAnswer.js';
 
@@ -14,14 +14,6 @@ export interface AccuracyReport {
 
 type Json = Record<string, unknown>;
 
-function readJson(path: string): unknown {
-  if (!existsSync(path)) throw new EvalFormatError(`${path}: file not found`);
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new EvalFormatError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
 
 function writeLines(out: string, rows: readonly unknown[]): void {
   writeFileSync(`${out}.tmp`, rows.map((r) => JSON.stringify(r) + '\n').join(''));
@@ -42,7 +34,7 @@ interface GqaQuestion {
 }
 
 export function readGqa(path: string): GqaQuestion[] {
-  const json = readJson(path);
+  const json = readJsonFile(path);
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw new EvalFormatError(`${path}: expected {question id: {question, answer, imageId}}`);
   return Object.entries(json as Json).map(([id, q]) => {
     const o = q as Json;
@@ -85,7 +77,7 @@ interface TextVqaQuestion {
 }
 
 export function readTextVqa(path: string): TextVqaQuestion[] {
-  const json = readJson(path) as Json;
+  const json = readJsonFile(path) as Json;
   if (!json || !Array.isArray(json.data)) throw new EvalFormatError(`${path}: expected {data: [{question_id, question, image_id, answers}]}`);
   return (json.data as Json[]).map((d, i) => {
     const where = `${path}: data[${i}]`;

@@ -27,6 +27,16 @@ export class EvalFormatError extends Error {
 
 type Json = Record<string, unknown>;
 
+/** Parses a whole JSON file, naming the file when it is missing or malformed. */
+export function readJsonFile(path: string): unknown {
+  if (!existsSync(path)) throw new EvalFormatError(`${path}: file not found`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new EvalFormatError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
 /** Parses a JSON-lines file; each object is checked by `check` (which throws naming the field). */
 export function readJsonLines<T>(path: string, check: (o: Json, where: string) => T): T[] {
   if (!existsSync(path)) throw new EvalFormatError(`${path}: file not found`);

@@ -1,8 +1,8 @@
 // ScienceQA: LLaVA's question file made from problems.json, and answers scored as LLaVA's
 // eval_science_qa.py does (a bare letter, "X. ...", or exactly one "The answer is X."; else failed).
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EvalFormatError, answersById } from './questions.js';
+import { EvalFormatError, answersById, readJsonFile } from './questions.js';
 
 /** Option letters, in order. */
 export const OPTION_LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.split('');
@@ -40,14 +40,6 @@ export interface ScienceQaReport {
 
 type Json = Record<string, unknown>;
 
-function readJson(path: string): Json {
-  if (!existsSync(path)) throw new EvalFormatError(`${path}: file not found`);
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Json;
-  } catch (e) {
-    throw new EvalFormatError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
 
 function checkProblem(p: unknown, where: string): ScienceQaProblem {
   if (!p || typeof p !== 'object') throw new EvalFormatError(`${where}: not an object`);
@@ -62,8 +54,8 @@ function checkProblem(p: unknown, where: string): ScienceQaProblem {
 export function readScienceQa(baseDir: string, split: string): Map<string, ScienceQaProblem> {
   const problemsPath = join(baseDir, 'problems.json');
   const splitsPath = join(baseDir, 'pid_splits.json');
-  const problems = readJson(problemsPath);
-  const splits = readJson(splitsPath);
+  const problems = readJsonFile(problemsPath) as Json;
+  const splits = readJsonFile(splitsPath) as Json;
   const ids = splits[split];
   if (!Array.isArray(ids)) throw new EvalFormatError(`${splitsPath}: no split "${split}" (has ${Object.keys(splits).join(', ')})`);
   const out = new Map<string, ScienceQaProblem>();
