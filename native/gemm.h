@@ -21,6 +21,14 @@ void gemm_serial(bool transA, bool transB, int64_t m, int64_t n, int64_t k, floa
 // whatever the engine.
 constexpr int64_t GEMM_SMALL_M = 4;
 
+// Up to this many rows (a batch of decode steps, one row per sequence) the small-M path still
+// runs, on groups of GEMM_SMALL_M rows that take turns on each block of the big operand while it
+// is in cache: packing a weight for a handful of rows costs more than streaming it twice.
+constexpr int64_t GEMM_GROUPED_M = 8;
+
+// Whether a product takes the streaming small-M path (no packing) rather than a packed GEMM.
+inline bool gemm_streams_b(int64_t m, bool transB) { return m <= GEMM_SMALL_M || (m <= GEMM_GROUPED_M && transB); }
+
 // ---- engine internals: gemm() picks one of these (gemm.cpp) ----
 
 // Built-in packed kernel split over the pool (main thread only, like gemm).

@@ -43,7 +43,9 @@ export function tidy<T>(fn: () => T): T {
 }
 
 function collectTensors(v: unknown, out: Set<Tensor>, depth = 0): void {
-  if (v === null || typeof v !== 'object' || depth > 2) return;
+  // Typed arrays (logits read back to JS) hold numbers only: walking their elements cost a
+  // decode step more than its own kernels on small models.
+  if (v === null || typeof v !== 'object' || depth > 2 || ArrayBuffer.isView(v)) return;
   if (isTensorLike(v)) {
     out.add(v);
     return;
