@@ -126,19 +126,19 @@ export class LlavaPipeline {
 
   /** Generates answers for several prompts in one batch (left padding, one KV cache row each). */
   generateBatch(inputs: readonly GenerationInput[], options: GenerateOptions = {}): GenerationResult[] {
-    const longest = Math.max(...inputs.map((x) => this.positions(x.inputIds)));
+    const longest = Math.max(...inputs.map((x) => this.promptPositions(x.inputIds)));
     return generateBatch(this.model, inputs, this.generateOptions(options, longest));
   }
 
-  /** Positions a prompt takes (a -200 placeholder stands for all its visual tokens). */
-  private positions(ids: readonly number[]): number {
+  /** Positions ids take in the model (a -200 placeholder stands for all its visual tokens). */
+  promptPositions(ids: readonly number[]): number {
     const L = this.model.tokensPerImage;
     return ids.reduce((n, id) => n + (id === IMAGE_TOKEN_INDEX ? L : 1), 0);
   }
 
   /** Generates an answer for prompt ids and optional pixel values. */
   generate(inputIds: readonly number[], pixelValues: Tensor | undefined, options: GenerateOptions = {}): GenerationResult {
-    return generate(this.model, { inputIds, pixelValues }, this.generateOptions(options, this.positions(inputIds)));
+    return generate(this.model, { inputIds, pixelValues }, this.generateOptions(options, this.promptPositions(inputIds)));
   }
 
   dispose(): void {

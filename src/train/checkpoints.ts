@@ -30,7 +30,7 @@ export interface TrainerState {
   readonly seed: number;
   /** The options that must not change on resume (data, model, batch shape, schedule). */
   readonly fingerprint: string;
-  /** Loss of the last step, and the mean of all steps so far. */
+  /** Loss of the last step, and the positions trained on so far. */
   readonly lastLoss: number;
   readonly tokensSeen: number;
 }

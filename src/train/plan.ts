@@ -27,8 +27,7 @@ export function describePlan(run: ReturnType<typeof prepareRun>, o: TrainOptions
   const parts = ['vision.', 'projector.', 'text.'] as const;
   const d = run.dataset;
   const L = model.tokensPerImage;
-  const perImage = run.pipeline.imageConvention.kind === 'placeholder' ? L - 1 : 0;
-  const positions = d.samples.reduce((s, x) => s + x.inputIds.length + (x.image ? perImage : 0), 0);
+  const positions = d.samples.reduce((s, x) => s + run.pipeline.promptPositions(x.inputIds), 0);
   const images = d.samples.filter((s) => s.image).length;
   const epochs = run.totalSteps / Math.max(1, Math.floor(run.batchesPerEpoch / o.gradAccum));
   const trainable = run.trainable.reduce((s, [, p]) => s + p.value.size, 0);
@@ -41,7 +40,7 @@ export function describePlan(run: ReturnType<typeof prepareRun>, o: TrainOptions
   const fileBytes = params.reduce((s, [, p]) => s + (p.value.storage.kind === 'mapped' ? p.value.size * DTYPE_BYTES[p.value.dtype] : 0), 0);
   const C = model.config.text.hiddenSize;
   const V = model.config.text.vocabSize;
-  const longest = Math.max(...d.samples.map((s) => s.inputIds.length + (s.image ? perImage : 0)));
+  const longest = Math.max(...d.samples.map((s) => run.pipeline.promptPositions(s.inputIds)));
   const activations = o.batchSize * longest * (model.config.text.numLayers * C * 24 + V * 2) * 4;
   const lines = [
     `stage ${o.stage.stage}: ${o.stage.description}`,

@@ -301,12 +301,6 @@ class BatchStream {
   }
 }
 
-/** Positions a sample takes in the model (a -200 placeholder stands for all its visual tokens). */
-function positionsOf(s: TrainSample, pipeline: LlavaPipeline): number {
-  const perImage = pipeline.imageConvention.kind === 'placeholder' ? pipeline.model.tokensPerImage - 1 : 0;
-  return s.inputIds.length + (s.image ? perImage : 0);
-}
-
 /** Mean loss of a micro-batch (labels masked to the answers), on the autograd tape. */
 function batchLoss(pipeline: LlavaPipeline, samples: readonly TrainSample[], pixels: Tensor | undefined): Tensor {
   return tidy(() => {
@@ -447,7 +441,7 @@ async function runTraining(o: TrainOptions): Promise<TrainResult> {
         loss += scaled.item();
         scaled.dispose();
         pixels?.dispose();
-        tokens += batch.samples.reduce((n, s) => n + positionsOf(s, run.pipeline), 0);
+        tokens += batch.samples.reduce((n, s) => n + pipeline.promptPositions(s.inputIds), 0);
       }
       if (!Number.isFinite(loss)) {
         optimizer.zeroGrad();
@@ -464,9 +458,10 @@ async function runTraining(o: TrainOptions): Promise<TrainResult> {
       const doneSteps = step + 1;
       let evalLoss: number | undefined;
       if (run.evalSet && o.evalSteps && (doneSteps % o.evalSteps === 0 || doneSteps === totalSteps)) evalLoss = await evaluate(run, run.evalSet, o.batchSize, images);
+      const position = stream.position();
       const m: StepMetrics = {
         step: doneSteps,
-        epoch: stream.position().epoch + stream.position().batchInEpoch / run.batchesPerEpoch,
+        epoch: position.epoch + position.batchInEpoch / run.batchesPerEpoch,
         loss,
         lr: optimizer.lr,
         grad_norm: gradNorm,
