@@ -1,7 +1,9 @@
-// Autoregressive generation for one prompt: the prompt (visual tokens spliced in) is run once
-// into a KV cache, then one token per step; stops at EOS, a stop string or max new tokens.
+// Autoregressive generation, for one prompt or a batch: the prompts (visual tokens spliced in)
+// run once into a KV cache, then one token per step; each stops at EOS, a stop string or max new tokens.
+// Shapes: B prompts, T padded prompt length, C width, V vocab.
 import type { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/tensor.js';
+import { concat } from '../tensor/ops/join.js';
 import { narrow } from '../tensor/ops/view.js';
 import { tidy } from '../tensor/scope.js';
 import { Rng } from '../tensor/random.js';
@@ -63,7 +65,7 @@ function seconds(start: bigint): number {
 }
 
 /** Index of the earliest stop string in text, or -1. */
-export function findStop(text: string, stops: readonly string[]): number {
+function findStop(text: string, stops: readonly string[]): number {
   let at = -1;
   for (const s of stops) {
     const i = s.length > 0 ? text.indexOf(s) : -1;
@@ -72,99 +74,144 @@ export function findStop(text: string, stops: readonly string[]): number {
   return at;
 }
 
-/** Runs the prompt into a fresh cache; returns the cache, the last row's logits and optionally all of them. */
-function prefill(model: LlavaModel, input: GenerationInput, capacityFor: (promptLen: number) => number, allLogits: boolean) {
-  return noGrad(() => {
-    const imageStart = process.hrtime.bigint();
-    const features = input.pixelValues ? model.encodeImages(input.pixelValues) : undefined;
-    const imageSeconds = seconds(imageStart);
-    const start = process.hrtime.bigint();
-    const { cache, last, all, positions } = tidy(() => {
-      const seq = model.spliceSequence(input.inputIds, features, 0);
-      if (features && seq.images !== features.dim(0)) throw new Error(`${features.dim(0)} images given but the prompt holds ${seq.images} image slots`);
-      const batch = model.padBatch([seq], 'right');
-      const T = batch.lengths[0]!;
-      const limit = model.config.text.maxPositionEmbeddings;
-      if (T > limit) throw new Error(`prompt of ${T} tokens (visual tokens included) exceeds the model's context of ${limit}`);
-      if (T === limit) throw new Error(`prompt of ${T} tokens (visual tokens included) leaves no room in the model's context of ${limit}`);
-      const t = model.config.text;
-      const kv = new KvCache({ batch: 1, layers: t.numLayers, kvHeads: t.numKvHeads, headDim: t.headDim, capacity: capacityFor(T) });
-      const hidden = model.decode(batch, kv); // (1, T, C)
-      const lastRow = model.text.logits(narrow(hidden, 1, T - 1, 1)).toArray() as Float32Array;
-      const allRows = allLogits ? (model.text.logits(hidden).toArray() as Float32Array) : undefined;
-      return { cache: kv, last: lastRow, all: allRows, positions: T };
-    });
-    features?.dispose();
-    return { cache, last, all, positions, imageSeconds, prefillSeconds: seconds(start) + imageSeconds };
-  });
+/** One row's progress. */
+interface Row {
+  readonly out: number[];
+  readonly context: number[];
+  readonly rng: Rng;
+  /** Real (unpadded) positions so far. */
+  length: number;
+  done: boolean;
+  stopReason: StopReason;
+  text: string | undefined;
 }
 
-/** One decode step: embeds `id` at `position`, appends to the cache, returns the next logits. */
-function step(model: LlavaModel, cache: KvCache, id: number, position: number): Float32Array {
-  return noGrad(() =>
-    tidy(() => {
-      const embeds = model.text.embed(tensor([id], [1, 1], { dtype: 'i32' })); // (1, 1, C)
-      const positions = tensor([position], [1, 1], { dtype: 'i32' });
-      const hidden = model.text.forward(embeds, { positions, cache });
-      return model.text.logits(hidden).toArray() as Float32Array;
-    }),
-  );
+/** Rows (B, V) of a logits tensor as separate arrays. */
+function rowsOf(logits: Tensor, B: number): Float32Array[] {
+  const all = logits.toArray() as Float32Array;
+  const V = all.length / B;
+  return Array.from({ length: B }, (_, b) => all.slice(b * V, (b + 1) * V));
 }
 
-/** Generates a continuation of one prompt. */
-export function generate(model: LlavaModel, input: GenerationInput, options: GenerateOptions = {}): GenerationResult {
+/**
+ * Generates a continuation for every input: one left-padded prefill into a KV cache row per
+ * input, then one forward per step; each row keeps its own sampling state and stops alone.
+ * Greedy rows give what each input gives alone; sampled rows use their own generator seeded as
+ * a single call's. `onToken` streams the row of a one-input call.
+ */
+export function generateBatch(model: LlavaModel, inputs: readonly GenerationInput[], options: GenerateOptions = {}): GenerationResult[] {
+  if (inputs.length === 0) return [];
   checkSamplingOptions(options);
   const maxNew = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`maxNewTokens must be a non-negative integer, got ${maxNew}`);
   if (options.stopStrings?.length && !options.decode) throw new Error('stop strings need a decode function');
-  const limit = model.config.text.maxPositionEmbeddings;
   const eos = new Set(options.eosTokenIds ?? model.config.text.eosTokenIds);
-  const rng = new Rng(options.seed ?? DEFAULT_SEED);
-  const pre = prefill(model, input, (T) => Math.min(limit, T + Math.max(maxNew, 1)), options.promptLogits === true);
-  const context = input.inputIds.filter((id) => id >= 0);
-  const out: number[] = [];
-  const stepLogits: Float32Array[] = [];
-  let logits = pre.last;
-  let stopReason: StopReason = 'max_new_tokens';
-  let text: string | undefined;
+  const limit = model.config.text.maxPositionEmbeddings;
+  const t = model.config.text;
+  const B = inputs.length;
+  const prefillStart = process.hrtime.bigint();
+  let imageSeconds = 0;
+  const pre = noGrad(() =>
+    tidy(() => {
+      const imageStart = process.hrtime.bigint();
+      const withImages = inputs.map((x) => x.pixelValues).filter((p): p is Tensor => p !== undefined);
+      const features = withImages.length ? model.encodeImages(withImages.length === 1 ? withImages[0]! : concat(withImages, 0)) : undefined;
+      imageSeconds = seconds(imageStart);
+      let next = 0;
+      const seqs = inputs.map((x) => {
+        const s = model.spliceSequence(x.inputIds, x.pixelValues ? features : undefined, next);
+        if (x.pixelValues && s.images !== x.pixelValues.dim(0)) throw new Error(`${x.pixelValues.dim(0)} images given but the prompt holds ${s.images} image slots`);
+        next += s.images;
+        return s;
+      });
+      const batch = model.padBatch(seqs, 'left');
+      const T = Math.max(...batch.lengths);
+      if (T > limit) throw new Error(`prompt of ${T} tokens (visual tokens included) exceeds the model's context of ${limit}`);
+      if (T === limit) throw new Error(`prompt of ${T} tokens (visual tokens included) leaves no room in the model's context of ${limit}`);
+      const cache = new KvCache({ batch: B, layers: t.numLayers, kvHeads: t.numKvHeads, headDim: t.headDim, capacity: Math.min(limit, T + Math.max(maxNew, 1)) });
+      const hidden = model.decode(batch, cache); // (B, T, C)
+      const last = model.text.logits(narrow(hidden, 1, T - 1, 1)); // (B, 1, V)
+      const mask = batch.keyMask ? (batch.keyMask.toArray() as Float32Array) : undefined;
+      // Each row's prompt logits are its last `length` positions (the padding is on the left).
+      const all = options.promptLogits ? (model.text.logits(hidden).toArray() as Float32Array) : undefined;
+      const V = t.vocabSize;
+      const promptLogits = batch.lengths.map((n, b) => all?.slice((b * T + T - n) * V, (b + 1) * T * V));
+      return { cache, logits: rowsOf(last, B), lengths: batch.lengths, T, mask, promptLogits };
+    }),
+  );
+  const prefillSeconds = seconds(prefillStart);
+  // Key mask (B, positions so far): the prompt's padding stays masked; generated positions are real.
+  let mask: Float32Array | undefined = pre.mask;
+  let width = pre.T;
+  const rows: Row[] = inputs.map((x, b) => ({ out: [], context: x.inputIds.filter((id) => id >= 0), rng: new Rng(options.seed ?? DEFAULT_SEED), length: pre.lengths[b]!, done: maxNew === 0, stopReason: 'max_new_tokens', text: undefined }));
+  const stepLogits: Float32Array[][] = rows.map(() => []);
+  let logits = pre.logits;
   const decodeStart = process.hrtime.bigint();
   try {
-    while (out.length < maxNew) {
-      if (options.stepLogits) stepLogits.push(Float32Array.from(logits));
-      const id = chooseToken(logits, options, rng, [...context, ...out]);
-      if (eos.has(id)) {
-        stopReason = 'eos';
-        break;
-      }
-      out.push(id);
-      options.onToken?.(id);
-      if (options.stopStrings?.length) {
-        const decoded = options.decode!(out);
-        const at = findStop(decoded, options.stopStrings);
-        if (at >= 0) {
-          text = decoded.slice(0, at);
-          stopReason = 'stop_string';
-          break;
+    while (rows.some((r) => !r.done)) {
+      const next = rows.map((r, b) => {
+        if (r.done) return eos.values().next().value ?? 0;
+        if (options.stepLogits) stepLogits[b]!.push(Float32Array.from(logits[b]!));
+        const id = chooseToken(logits[b]!, options, r.rng, [...r.context, ...r.out]);
+        if (eos.has(id)) {
+          r.done = true;
+          r.stopReason = 'eos';
+          return id;
         }
-      }
-      if (out.length >= maxNew) break;
+        r.out.push(id);
+        if (B === 1) options.onToken?.(id);
+        if (options.stopStrings?.length) {
+          const decoded = options.decode!(r.out);
+          const at = findStop(decoded, options.stopStrings);
+          if (at >= 0) {
+            r.text = decoded.slice(0, at);
+            r.stopReason = 'stop_string';
+            r.done = true;
+          }
+        }
+        if (!r.done && r.out.length >= maxNew) r.done = true;
+        return id;
+      });
+      if (rows.every((r) => r.done)) break;
       if (pre.cache.length >= pre.cache.shape.capacity) {
-        stopReason = 'context_full';
+        for (const r of rows) if (!r.done) ((r.done = true), (r.stopReason = 'context_full'));
         break;
       }
-      logits = step(model, pre.cache, id, pre.positions + out.length - 1);
+      if (mask) {
+        const grown = new Float32Array(B * (width + 1));
+        for (let b = 0; b < B; b++) {
+          grown.set(mask.subarray(b * width, (b + 1) * width), b * (width + 1));
+          grown[b * (width + 1) + width] = 1;
+        }
+        mask = grown;
+      }
+      width++;
+      logits = noGrad(() =>
+        tidy(() => {
+          const embeds = model.text.embed(tensor(next, [B, 1], { dtype: 'i32' })); // (B, 1, C)
+          const positions = tensor(rows.map((r) => r.length++), [B, 1], { dtype: 'i32' });
+          const keyMask = mask ? tensor(mask, [B, width]) : undefined;
+          const hidden = model.text.forward(embeds, { positions, cache: pre.cache, keyMask });
+          return rowsOf(model.text.logits(hidden), B);
+        }),
+      );
     }
   } finally {
     pre.cache.dispose();
   }
-  if (text === undefined && options.decode) text = options.decode(out);
-  return {
-    tokenIds: out,
-    text,
-    stopReason,
-    promptPositions: pre.positions,
-    promptLogits: pre.all,
-    stepLogits,
-    timings: { prefillSeconds: pre.prefillSeconds, imageSeconds: pre.imageSeconds, decodeSeconds: seconds(decodeStart) },
-  };
+  const decodeSeconds = seconds(decodeStart);
+  return rows.map((r, b) => ({
+    tokenIds: r.out,
+    text: r.text ?? (options.decode ? options.decode(r.out) : undefined),
+    stopReason: r.stopReason,
+    promptPositions: pre.lengths[b]!,
+    promptLogits: pre.promptLogits[b],
+    stepLogits: stepLogits[b]!,
+    timings: { prefillSeconds, imageSeconds, decodeSeconds },
+  }));
+}
+
+/** Generates a continuation of one prompt. */
+export function generate(model: LlavaModel, input: GenerationInput, options: GenerateOptions = {}): GenerationResult {
+  return generateBatch(model, [input], options)[0]!;
 }

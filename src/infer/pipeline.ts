@@ -15,8 +15,7 @@ import { loadLlava, type LoadedLlava } from '../model/checkpoint.js';
 import { loadPeftAdapter } from '../model/peftAdapter.js';
 import type { LlavaModel } from '../model/llava.js';
 import { imageTokenCount } from '../model/config.js';
-import { generate, type GenerateOptions, type GenerationInput, type GenerationResult } from './generate.js';
-import { generateBatch } from './batchGenerate.js';
+import { generate, generateBatch, type GenerateOptions, type GenerationInput, type GenerationResult } from './generate.js';
 import { readGenerationConfig, resolveGenerateOptions, type GenerationConfig } from './generationConfig.js';
 
 /** File holding the image processor settings in a llava-hf directory. */

@@ -3,8 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadLlava } from '../../src/model/checkpoint.js';
-import { generate } from '../../src/infer/generate.js';
-import { generateBatch } from '../../src/infer/batchGenerate.js';
+import { generate, generateBatch } from '../../src/infer/generate.js';
 import { PARITY_BOUND, TINY_CASES, pixelTensor, readGolden, relativeMaxDiff, tinyModel } from '../model/fixtures.js';
 
 for (const name of ['f32-v4', 'bf16-v5']) {
