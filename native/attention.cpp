@@ -14,6 +14,7 @@
 #include "heads.h"
 #include "fused_math.h"
 #include "gemm.h"
+#include "gemm_vec.h"
 #include <algorithm>
 
 namespace llava {
@@ -117,12 +118,84 @@ void forward_block(const Attn& a, int64_t b, int64_t h, int64_t blk, std::vector
      a.out.row(b, h, i0), a.out.st);
 }
 
+// One query row (a decode step): scores over the keys it sees, softmax, then the weighted sum of
+// their values, without the block path's GEMM calls. Keys hidden by the mask are skipped, not
+// zeroed: the sums run over the visible keys alone, in order, so a row's result is the same bits
+// wherever its keys sit in the cache and whatever else is in the batch.
+struct DecodeScratch {
+  std::vector<float> scores;
+  std::vector<const float*> values;
+};
+
+// o (D) = sum_j p[j] values[j], keys in order, NV vectors of the head dim held in registers.
+template <int NV>
+void weighted_values_vec(const float* p, const float* const* values, int64_t n, float* o) {
+  using namespace gemmvec;
+  vfloat acc[NV] = {};
+  for (int64_t j = 0; j < n; j++) {
+    const vfloat pj = broadcast(p[j]);
+#pragma GCC unroll 16
+    for (int t = 0; t < NV; t++) acc[t] += pj * load_unaligned(values[j] + t * VL);
+  }
+  for (int t = 0; t < NV; t++) store_unaligned(o + t * VL, acc[t]);
+}
+
+// The same sums for any head dim.
+void weighted_values(const float* p, const float* const* values, int64_t n, int64_t d, float* o) {
+  using gemmvec::VL;
+  switch (d == VL ? 1 : d == 2 * VL ? 2 : d == 4 * VL ? 4 : d == 8 * VL ? 8 : 0) {
+    case 1: return weighted_values_vec<1>(p, values, n, o);
+    case 2: return weighted_values_vec<2>(p, values, n, o);
+    case 4: return weighted_values_vec<4>(p, values, n, o);
+    case 8: return weighted_values_vec<8>(p, values, n, o);
+    default: break;
+  }
+  std::vector<float> acc(size_t(d), 0.0f);
+  for (int64_t j = 0; j < n; j++) {
+    const float pj = p[j];
+    const float* __restrict vj = values[j];
+    for (int64_t e = 0; e < d; e++) acc[e] += pj * vj[e];
+  }
+  std::copy(acc.begin(), acc.end(), o);
+}
+
+void forward_decode_row(const Attn& a, int64_t b, int64_t h, DecodeScratch& w) {
+  const int64_t kend = a.visible(0), hkv = h / a.group();
+  const float* q = a.q.row(b, h, 0);
+  const float* mask = a.key_mask ? a.key_mask + b * a.tk : nullptr;
+  int64_t n = 0;
+  for (int64_t j = 0; j < kend; j++) {
+    if (mask && mask[j] == 0.0f) continue;
+    w.scores[n] = a.scale * gemmvec::dot_f32(q, a.k.row(b, hkv, j), a.d);
+    w.values[n++] = a.v.row(b, hkv, j);
+  }
+  float* o = a.out.row(b, h, 0);
+  float* lse = a.lse_row(b, h);
+  if (n == 0) {
+    std::fill(o, o + a.d, 0.0f);
+    *lse = kNegInf;
+    return;
+  }
+  *lse = softmax_scores(w.scores.data(), n);
+  weighted_values(w.scores.data(), w.values.data(), n, a.d, o);
+}
+
+
+
 // Visits a head's blocks as 0, n-1, 1, n-2, ...: causal blocks grow in cost with their index,
 // so any contiguous run of tasks mixes cheap and dear ones and threads stay balanced.
 int64_t zigzag(int64_t j, int64_t n) { return j % 2 == 0 ? j / 2 : n - 1 - j / 2; }
 
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   const Attn a = attn_args(info, false);
+  if (a.tq == 1) {
+    parallel_for(a.batch * a.hq, 1, [&](int64_t t0, int64_t t1, int) {
+      thread_local DecodeScratch w;
+      if (w.scores.size() < size_t(a.tk)) w.scores.resize(size_t(a.tk)), w.values.resize(size_t(a.tk));
+      for (int64_t t = t0; t < t1; t++) forward_decode_row(a, t / a.hq, t % a.hq, w);
+    });
+    return info.Env().Undefined();
+  }
   const int64_t blocks = a.blocks();
   parallel_for(a.batch * a.hq * blocks, 1, [&](int64_t t0, int64_t t1, int) {
     std::vector<float> scores(size_t(kBlockQ) * a.tk);

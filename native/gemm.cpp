@@ -130,7 +130,7 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha
           const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc) {
   // OpenBLAS has no bf16/f16 GEMM: those always take the built-in kernel, which widens while
   // packing. Few rows or columns do too: OpenBLAS sgemm measured 2-8x slower there, and a
-  // decode batch of up to GEMM_GROUPED_M rows streams the weight rather than packing it.
+  // decode batch of up to GEMM_DOT_M rows streams the weight rather than packing it.
   if (bdtype == F32 && !gemm_streams_b(m, transB) && n > GEMM_SMALL_M && blas_sgemm(transA, transB, m, n, k, alpha, a, lda, static_cast<const float*>(b), ldb, beta, c, ldc))
     return;
   gemm_builtin(transA, transB, m, n, k, alpha, a, lda, b, bdtype, ldb, beta, c, ldc);

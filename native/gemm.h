@@ -21,19 +21,28 @@ void gemm_serial(bool transA, bool transB, int64_t m, int64_t n, int64_t k, floa
 // whatever the engine.
 constexpr int64_t GEMM_SMALL_M = 4;
 
-// Up to this many rows (a batch of decode steps, one row per sequence) the small-M path still
-// runs, on groups of GEMM_SMALL_M rows that take turns on each block of the big operand while it
-// is in cache: packing a weight for a handful of rows costs more than streaming it twice.
-constexpr int64_t GEMM_GROUPED_M = 8;
+// Up to this many rows (a batch of decode steps, one row per sequence) a product with transposed B
+// still streams it, every row sharing each load: packing a weight for a handful of rows costs more
+// than the packed kernel then saves.
+constexpr int64_t GEMM_DOT_M = 8;
 
 // Whether a product takes the streaming small-M path (no packing) rather than a packed GEMM.
-inline bool gemm_streams_b(int64_t m, bool transB) { return m <= GEMM_SMALL_M || (m <= GEMM_GROUPED_M && transB); }
+inline bool gemm_streams_b(int64_t m, bool transB) { return m <= GEMM_SMALL_M || (m <= GEMM_DOT_M && transB); }
 
 // ---- engine internals: gemm() picks one of these (gemm.cpp) ----
 
 // Built-in packed kernel split over the pool (main thread only, like gemm).
 void gemm_builtin(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                   int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// The streaming path (gemm_small.cpp), on the pool when `threaded`: gemm_small_m for products
+// that gemm_streams_b picks, gemm_small_n for at most GEMM_SMALL_M columns.
+void gemm_small_m(bool threaded, bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float* a, int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c,
+                  int64_t ldc);
+void gemm_small_n(bool threaded, bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float* a, int64_t lda, const void* b, DType bdtype, int64_t ldb, float beta, float* c,
+                  int64_t ldc);
 
 // OpenBLAS, loaded with dlopen on first use (native/gemm_blas.cpp). blas_library() is the
 // path that loaded, or nullptr when none did; blas_active() is false when none loaded or

@@ -13,6 +13,14 @@ function findNodeGyp() {
   return ['node-gyp'];
 }
 
+// The headers of the running node when they are installed beside it (Debian's nodejs puts them
+// in /usr/include/node): node-gyp then never tries to download them. npm passes its own nodedir.
+function nodedirArgs() {
+  if (process.env.npm_config_nodedir) return [];
+  const prefix = join(dirname(process.execPath), '..');
+  return existsSync(join(prefix, 'include', 'node', 'node.h')) ? [`--nodedir=${prefix}`] : [];
+}
+
 function run(args) {
   const [cmd, ...pre] = findNodeGyp();
   const r = spawnSync(cmd, [...pre, ...args], { stdio: 'inherit' });
@@ -21,5 +29,5 @@ function run(args) {
 
 const makefile = join('build', 'Makefile');
 const needsConfigure = !existsSync(makefile) || statSync('binding.gyp').mtimeMs > statSync(makefile).mtimeMs;
-if (needsConfigure) run(['configure']);
+if (needsConfigure) run(['configure', ...nodedirArgs()]);
 run(['build']);

@@ -240,6 +240,9 @@ describe('native fused kernels vs reference', { skip: native ? false : 'native a
     { batch: 1, headsQ: 4, headsKV: 2, tq: 130, tk: 130, headDim: 64, causal: true, order: 'bhtd', mask: padMask(1, 130, -1) },
     { batch: 2, headsQ: 2, headsKV: 1, tq: 6, tk: 3, headDim: 12, causal: true, order: 'bhtd' },
     { batch: 2, headsQ: 6, headsKV: 3, tq: 65, tk: 97, headDim: 33, causal: true, order: 'bthd', pad: 1, mask: padMask(2, 97, 0) },
+    // Decode steps (one query row): the vector path (head dim 32), then a head dim it has no case for.
+    { batch: 3, headsQ: 8, headsKV: 4, tq: 1, tk: 37, headDim: 32, causal: true, order: 'bhtd', mask: padMask(3, 37, 2) },
+    { batch: 2, headsQ: 4, headsKV: 2, tq: 1, tk: 50, headDim: 20, causal: true, order: 'bthd', pad: 3, mask: padMask(2, 50, -1) },
   ];
 
   for (const c of attentionCases) {
@@ -256,6 +259,27 @@ describe('native fused kernels vs reference', { skip: native ? false : 'native a
       assertClose(a.dv, e.dv, `${name}: dv`, 1e-4, 1e-5);
     });
   }
+
+  it('a decode row gives the same bits wherever its keys sit in the cache (masked keys are skipped, whatever they hold)', () => {
+    const D = 32;
+    const n = 23;
+    const shift = 9;
+    const base: AttnCase = { batch: 1, headsQ: 2, headsKV: 1, tq: 1, tk: n, headDim: D, causal: true, order: 'bhtd' };
+    const x = attnInputs(base, (m) => rng.normalArray(m));
+    const alone = runAttention(nat, base, x, false);
+    // The same keys after `shift` masked columns holding garbage, NaN and infinity included.
+    const shifted: AttnCase = { ...base, tk: n + shift, mask: new Float32Array(n + shift).map((_, j) => (j < shift ? 0 : 1)) };
+    const garbage = new Float32Array(shift * D).map((_, i) => (i % 3 === 0 ? Number.NaN : i % 3 === 1 ? Infinity : 1e30));
+    const withGarbage = (rows: Float32Array) => {
+      const out = new Float32Array((n + shift) * D);
+      out.set(garbage);
+      out.set(rows, shift * D);
+      return out;
+    };
+    const moved = runAttention(nat, shifted, { ...x, k: withGarbage(x.k), v: withGarbage(x.v) }, false);
+    assert.deepEqual(Array.from(moved.out), Array.from(alone.out));
+    assert.deepEqual(Array.from(moved.lse), Array.from(alone.lse));
+  });
 
   it('attentionBackward accepts a broadcast dout (all strides 0, as the gradient of a sum)', () => {
     const c: AttnCase = { batch: 2, headsQ: 4, headsKV: 2, tq: 5, tk: 6, headDim: 8, causal: true, order: 'bhtd' };

@@ -210,6 +210,13 @@ function conformanceCases(): Case[] {
       }
     }
   }
+  // Up to 8 rows with transposed B (a decode batch) stream B through the dot kernel; k = 93 leaves
+  // one whole vector after the two-chain strides at AVX-512 width.
+  for (const m of [6, 7, 8]) {
+    for (const bDtype of ['f32', 'bf16', 'f16'] as const) {
+      cases.push({ ...BASE, m, n: 131, k: 93, transB: true, padA: 2, padB: 1, padC: 1, beta: m === 7 ? 1 : 0, alpha: m === 8 ? -0.5 : 1, bDtype });
+    }
+  }
   // Small-N path (C^T as a small-M problem) for n <= 4.
   for (const n of [1, 3, 4]) {
     for (const transA of [false, true]) {
@@ -317,6 +324,32 @@ test('matmul: built-in kernel is bit-identical across runs, thread counts and th
     }
   } finally {
     nat.threads(threads);
+    nat.setBlasDisabled(false);
+  }
+});
+
+test('matmul: a row of A gets the same bits whatever other rows share the product (decode batches up to 8 rows)', { skip: NATIVE_SKIP }, () => {
+  const nat = native!;
+  nat.setBlasDisabled(true);
+  try {
+    for (const [k, bDtype] of [[256, 'bf16'], [93, 'f32'], [688, 'f16'], [4100, 'bf16']] as const) {
+      const full: Case = { ...BASE, m: 8, n: 70, k, transB: true, bDtype };
+      const l = layoutOf(full);
+      const d = makeData(full, l, new Rng(k));
+      const together = runCase(nat, full, l, d, (b, p) => b.matmul(p));
+      for (const m of [1, 3, 5, 8]) {
+        for (const first of [0, 8 - m]) {
+          // Rows [first, first + m) of A as a product of their own.
+          const sub: Case = { ...full, m };
+          const ls = layoutOf(sub);
+          const ds = { ...d, a: d.a.slice(first * l.lda, (first + m) * l.lda), c: d.c.slice(first * l.ldc, (first + m) * l.ldc) };
+          const alone = runCase(nat, sub, ls, ds, (b, p) => b.matmul(p));
+          const want = together.slice(first * l.ldc, (first + m) * l.ldc);
+          assert.deepEqual(new Uint32Array(alone.buffer), new Uint32Array(want.buffer), `k ${k} ${bDtype}: rows ${first}..${first + m - 1} alone differ`);
+        }
+      }
+    }
+  } finally {
     nat.setBlasDisabled(false);
   }
 });
