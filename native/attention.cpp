@@ -161,13 +161,19 @@ void weighted_values(const float* p, const float* const* values, int64_t n, int6
 
 void forward_decode_row(const Attn& a, int64_t b, int64_t h, DecodeScratch& w) {
   const int64_t kend = a.visible(0), hkv = h / a.group();
-  const float* q = a.q.row(b, h, 0);
-  const float* mask = a.key_mask ? a.key_mask + b * a.tk : nullptr;
+  const float* const q = a.q.row(b, h, 0);
+  const float* const mask = a.key_mask ? a.key_mask + b * a.tk : nullptr;
+  const float* const k0 = a.k.row(b, hkv, 0);
+  const float* const v0 = a.v.row(b, hkv, 0);
+  const int64_t kst = a.k.st, vst = a.v.st, d = a.d;
+  const float scale = a.scale;
+  float* const scores = w.scores.data();
+  const float** const values = w.values.data();
   int64_t n = 0;
   for (int64_t j = 0; j < kend; j++) {
     if (mask && mask[j] == 0.0f) continue;
-    w.scores[n] = a.scale * gemmvec::dot_f32(q, a.k.row(b, hkv, j), a.d);
-    w.values[n++] = a.v.row(b, hkv, j);
+    scores[n] = scale * gemmvec::dot_f32(q, k0 + j * kst, d);
+    values[n++] = v0 + j * vst;
   }
   float* o = a.out.row(b, h, 0);
   float* lse = a.lse_row(b, h);

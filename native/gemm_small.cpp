@@ -2,8 +2,8 @@
 // columns: no packing, the big operand is read once, widened from bf16/f16 as it streams.
 //
 // Transposed B (a weight stored (n, k), as in every linear layer) takes the dot kernel: each C
-// element is DOT_CHAINS vector accumulators taking VL-wide strides of k in turn, folded, then a
-// fixed tree over the lanes (gemmvec::hsum), then the scalar tail. Up to GEMM_DOT_M rows of A share each load of B, and
+// element is a vector accumulator over VL-wide strides of k (DOT_CHAINS of them taking strides in
+// turn, folded), then a fixed tree over the lanes (gemmvec::hsum), then the scalar tail. Up to GEMM_DOT_M rows of A share each load of B, and
 // several rows of B share each load of A, so the accumulators fill the register file whatever
 // the row count. The summation order of an element depends on k alone: never on how many rows
 // of A ride along, how many rows of B share a block, or how the columns are split over threads.
@@ -20,10 +20,14 @@ using namespace gemmvec;
 // Accumulator vectors of one dot block (rows of A x rows of B): the register file less room for
 // the rows of A and one row of B.
 constexpr int DOT_ACC = VL == 16 ? 16 : 8;
-// Accumulators per dot product. Two keep a one-row decode's FMA chains busy with 8 rows of B
-// streaming at once; measured on Zen 4 against the earlier 4 chains x 4 rows (bf16 11008x4096,
-// one row: 3.15 vs 3.59 ms) and 1 chain x 16 rows (4.99 ms: too many streams for the prefetcher).
-constexpr int DOT_CHAINS = 2;
+// Accumulators per dot product, and rows of B per block at most. One chain per element with up
+// to 8 rows of B streaming keeps a one-row decode's FMAs busy, and lets 8 rows of A take 2 rows of
+// B per block (10 loads per 16 FMAs; 2 chains forced 1 row: 9 loads per 8). Measured on Zen 4,
+// median of 5, against 2 chains and 1 chain x 4 rows: bf16 11008x4096 one row 3.63 ms (3.69,
+// 3.80), eight rows 15.6 ms (21.8, 14.7); 4096x256 eight rows 254 us (275, 242). 16 rows of B
+// at once slowed the one-row case to 4.99 ms: more streams than the prefetcher follows.
+constexpr int DOT_CHAINS = 1;
+constexpr int DOT_MAX_R = 8;
 // Multiply-adds per pool task of the streaming path (fewer columns per task for more rows).
 constexpr double STREAM_TASK_MACS = 1 << 16;
 constexpr int64_t STREAM_MAX_GRAIN = 256;
@@ -126,7 +130,8 @@ inline void dot_block(int64_t j0, int64_t k, float alpha, const float* a, int64_
 template <DType D, int M>
 void dots(int64_t n0, int64_t n1, int64_t k, float alpha, const float* a, int64_t lda, const void* b, int64_t ldb,
           float beta, float* c, int64_t ldc) {
-  constexpr int R = DOT_ACC / (M * DOT_CHAINS) > 0 ? DOT_ACC / (M * DOT_CHAINS) : 1;
+  constexpr int R0 = DOT_ACC / (M * DOT_CHAINS) > 0 ? DOT_ACC / (M * DOT_CHAINS) : 1;
+  constexpr int R = R0 > DOT_MAX_R ? DOT_MAX_R : R0;
   int64_t j = n0;
   for (; j + R <= n1; j += R) dot_block<D, M, R>(j, k, alpha, a, lda, b, ldb, beta, c, ldc);
   for (; j < n1; j++) dot_block<D, M, 1>(j, k, alpha, a, lda, b, ldb, beta, c, ldc);

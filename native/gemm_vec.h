@@ -60,7 +60,7 @@ inline float hsum(vfloat v) {
 }
 
 // Dot product of two f32 rows: two accumulators taking VL-wide strides in turn, hsum, then the
-// scalar tail (the order of the streaming GEMM's dot kernel, gemm_small.cpp).
+// scalar tail. A fixed order: the same bits for the same rows on every call.
 inline float dot_f32(const float* a, const float* b, int64_t k) {
   vfloat acc0 = {}, acc1 = {};
   int64_t p = 0;

@@ -42,15 +42,22 @@ export function register(program: Command): void {
     });
   bench
     .command('eval')
-    .description('llava eval answer on world-small: batch 8 against one question at a time, same questions, one run')
+    .description('llava eval answer on world-small: batch 8 against one question at a time, same world-bench questions, one run')
     .option('--questions <n>', 'questions answered per run', '48')
     .option('--batch-size <n>', 'the batched run\'s batch size', '8')
-    .action(async (opts: { questions: string; batchSize: string }) => {
-      const questions = Number(opts.questions);
-      const batchSize = Number(opts.batchSize);
-      if (!Number.isInteger(questions) || questions < 1) throw new Error(`--questions must be a positive integer, got '${opts.questions}'`);
-      if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`--batch-size must be a positive integer, got '${opts.batchSize}'`);
-      await runEvalBench({ questions, batchSize }, (line) => process.stdout.write(JSON.stringify(line) + '\n'));
+    .option('--max-new-tokens <list>', 'answer length caps, comma-separated (64 is the `llava eval world` default)', '16,64')
+    .option('--rounds <n>', 'alternating rounds of batch 1 and batch N per cap (medians reported)', '3')
+    .action(async (opts: { questions: string; batchSize: string; maxNewTokens: string; rounds: string }) => {
+      const positive = (flag: string, v: string): number => {
+        const x = Number(v);
+        if (!Number.isInteger(x) || x < 1) throw new Error(`--${flag} must be a positive integer, got '${v}'`);
+        return x;
+      };
+      const questions = positive('questions', opts.questions);
+      const batchSize = positive('batch-size', opts.batchSize);
+      const rounds = positive('rounds', opts.rounds);
+      const maxNewTokens = opts.maxNewTokens.split(',').map((v) => positive('max-new-tokens', v.trim()));
+      await runEvalBench({ questions, batchSize, rounds, maxNewTokens }, (line) => process.stdout.write(JSON.stringify(line) + '\n'));
     });
   bench
     .command('model')

@@ -1,14 +1,16 @@
 // `llava eval answer`: LLaVA's model_vqa interface. Questions in, one answer line per question out,
-// answered in batches (left padding, a KV cache row each), appended durably, resumable.
+// answered on a continuous batch (a KV cache row each, a new question joining whenever one ends),
+// appended durably, resumable.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
-import { tensor, type Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { DEFAULT_IMAGE_TOKEN } from '../data/constants.js';
 import { templateByName, type ConversationTemplate } from '../data/templates.js';
 import type { ImageAspect } from '../data/preprocess.js';
-import { preprocessImage } from '../data/preprocess.js';
 import { LlavaPipeline } from '../infer/pipeline.js';
+import { ContinuousBatch } from '../infer/continuousBatch.js';
+import type { GenerateOptions, GenerationInput } from '../infer/generationTypes.js';
 import { answeredIds, JsonLinesAppender, readQuestions, type Answer, type Question } from './questions.js';
 
 /** LLaVA's multiple-choice instruction (`--single-pred-prompt`). */
@@ -68,7 +70,25 @@ function imagePath(q: Question, folder: string): string | undefined {
   return isAbsolute(q.image) ? q.image : join(folder, q.image);
 }
 
-/** Answers every question not yet in `out`, in batches. */
+/** The generation request of one question: its prompt ids, pixels and generation options. */
+async function prepareRequest(pipeline: LlavaPipeline, q: Question, o: AnswerOptions, template: ConversationTemplate | undefined): Promise<{ input: GenerationInput; options: GenerateOptions }> {
+  const path = imagePath(q, o.imageFolder);
+  const pixels = path
+    ? await pipeline.pixelValues(path).catch((e: Error) => {
+        throw new Error(`question ${JSON.stringify(q.question_id)}: ${e.message}`);
+      })
+    : undefined;
+  const text = questionPrompt(q, o.singlePredPrompt);
+  const withImage = pixels !== undefined;
+  const ids = pipeline.promptIds([{ role: 'user', text: withImage ? `${DEFAULT_IMAGE_TOKEN}\n${text}` : text }], { withImage, template });
+  const options = pipeline.generateOptions({ temperature: o.temperature, maxNewTokens: o.maxNewTokens }, pipeline.promptPositions(ids));
+  return { input: { inputIds: ids, pixelValues: pixels }, options };
+}
+
+/**
+ * Answers every question not yet in `out`: up to batchSize questions decode together and a new
+ * one joins whenever one ends. Answers are appended in the order they finish.
+ */
 export async function answerQuestions(o: AnswerOptions): Promise<AnswerSummary> {
   const start = Date.now();
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new Error(`batch size must be a positive integer, got ${o.batchSize}`);
@@ -90,46 +110,52 @@ export async function answerQuestions(o: AnswerOptions): Promise<AnswerSummary> 
   const template = templateOf(o.template);
   const pipeline = LlavaPipeline.load(o.modelDir, { imageAspect: o.imageAspect, adapter: o.adapter });
   const appender = new JsonLinesAppender(o.out);
+  const batch = new ContinuousBatch(pipeline.model, { slots: o.batchSize });
+  const running = new Map<number, { question: Question; pixels: Tensor | undefined }>();
+  const pending: Answer[] = [];
+  let lastFlush = Date.now();
+  const flush = () => {
+    appender.append(pending.splice(0));
+    lastFlush = Date.now();
+  };
   let answered = 0;
+  let next = 0;
   try {
-    const backend = pipeline.model.text.embedTokens.value.backend;
-    for (let i = 0; i < ready.length; i += o.batchSize) {
-      const batch = ready.slice(i, i + o.batchSize);
-      const pixels = await Promise.all(
-        batch.map(async (q) => {
-          const path = imagePath(q, o.imageFolder);
-          if (!path) return undefined;
-          const px = await preprocessImage(path, pipeline.processor).catch((e: Error) => {
-            throw new Error(`question ${JSON.stringify(q.question_id)}: ${e.message}`);
-          });
-          return tensor(px.data, [1, px.channels, px.height, px.width], { backend });
-        }),
-      );
-      const inputs = batch.map((q, k) => {
-        const text = questionPrompt(q, o.singlePredPrompt);
-        const withImage = pixels[k] !== undefined;
-        const ids = pipeline.promptIds([{ role: 'user', text: withImage ? `${DEFAULT_IMAGE_TOKEN}\n${text}` : text }], { withImage, template });
-        return { inputIds: ids, pixelValues: pixels[k] as Tensor | undefined };
-      });
-      const results = pipeline.generateBatch(inputs, { temperature: o.temperature, maxNewTokens: o.maxNewTokens });
-      pixels.forEach((p) => p?.dispose());
-      appender.append(
-        batch.map(
-          (q, k): Answer => ({
-            question_id: q.question_id,
-            prompt: questionPrompt(q, o.singlePredPrompt),
-            text: (results[k]!.text ?? '').trim(),
-            answer_id: answerId(modelId, q.question_id),
-            model_id: modelId,
-            metadata: {},
-          }),
-        ),
-      );
-      answered += batch.length;
-      o.onProgress?.(answered, ready.length);
+    while (next < ready.length || batch.busy) {
+      // Keep every slot busy: a question joins as soon as one ends (continuous batching).
+      while (next < ready.length && batch.queued + batch.running < o.batchSize) {
+        const q = ready[next++]!;
+        const request = await prepareRequest(pipeline, q, o, template);
+        try {
+          running.set(batch.submit(request.input, request.options), { question: q, pixels: request.input.pixelValues });
+        } catch (e) {
+          request.input.pixelValues?.dispose();
+          throw new Error(`question ${JSON.stringify(q.question_id)}: ${(e as Error).message}`);
+        }
+      }
+      for (const f of batch.step()) {
+        const { question: q, pixels } = running.get(f.id)!;
+        running.delete(f.id);
+        pixels?.dispose();
+        pending.push({
+          question_id: q.question_id,
+          prompt: questionPrompt(q, o.singlePredPrompt),
+          text: (f.result.text ?? '').trim(),
+          answer_id: answerId(modelId, q.question_id),
+          model_id: modelId,
+          metadata: {},
+        });
+        answered++;
+        o.onProgress?.(answered, ready.length);
+      }
+      // Durable in batches: one fsync per batch of answers (or per second), not per answer.
+      if (pending.length >= o.batchSize || (pending.length > 0 && Date.now() - lastFlush >= 1000)) flush();
     }
   } finally {
+    flush();
     appender.close();
+    batch.dispose();
+    for (const r of running.values()) r.pixels?.dispose();
     pipeline.dispose();
   }
   return { total: questions.length, alreadyAnswered: done.size, answered, skippedMissingImage: missing, seconds: (Date.now() - start) / 1000 };

@@ -25,10 +25,15 @@ export function checkSamplingOptions(o: SamplingOptions): void {
   if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) bad('repetitionPenalty', `must be > 0, got ${o.repetitionPenalty}`);
 }
 
-/** Index of the largest value (the first one on ties, as torch.argmax). */
+/** Index of the largest value, as torch.argmax and the native argmax: the first on ties, NaN above every number. */
 export function argmaxOf(values: ArrayLike<number>): number {
   let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  for (let i = 1; i < values.length; i++) {
+    const v = values[i]!;
+    const b = values[best]!;
+    if (Number.isNaN(b)) break;
+    if (v > b || Number.isNaN(v)) best = i;
+  }
   return best;
 }
 

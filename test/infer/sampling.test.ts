@@ -2,7 +2,8 @@
 // seeded sampling frequencies following the softmax, and option validation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/tensor/index.js';
+import { Rng, argmax, tensor } from '../../src/tensor/index.js';
+import { nativeOrSkip } from '../backend/harness.js';
 import { applyRepetitionPenalty, argmaxOf, candidateDistribution, checkSamplingOptions, chooseToken } from '../../src/infer/sampling.js';
 
 test('argmax takes the first of equal maxima; greedy ignores the generator', () => {
@@ -10,6 +11,22 @@ test('argmax takes the first of equal maxima; greedy ignores the generator', () 
   const logits = () => Float32Array.from([0.1, 3, -2, 2.9]);
   assert.equal(chooseToken(logits(), {}, new Rng(1), []), 1);
   assert.equal(chooseToken(logits(), { temperature: 0 }, new Rng(2), []), 1);
+});
+
+test('argmax agrees with the native argmax the decode loop reads: NaN ranks first, then the first maximum', () => {
+  const rows = [[1, Number.NaN, 7, Number.NaN], [Number.NaN, 2], [-0, 0, -1], [3, 9, 9, -Infinity], [-Infinity, -Infinity]];
+  const native = nativeOrSkip();
+  for (const r of rows) {
+    const js = argmaxOf(r);
+    assert.equal(js, [1, 0, 0, 1, 0][rows.indexOf(r)]);
+    if (native) {
+      const t = tensor(Float32Array.from(r), [1, r.length], { backend: native });
+      const got = argmax(t, -1);
+      assert.equal(got.toArray()[0], js, `row ${r.join(', ')}`);
+      t.dispose();
+      got.dispose();
+    }
+  }
 });
 
 test('repetition penalty divides positive and multiplies negative logits, once per distinct token', () => {
