@@ -12,8 +12,9 @@ import { register as info } from './info.js';
 import { register as trainCmd } from './train.js';
 import { register as build } from './build.js';
 import { register as evalCmd } from './eval.js';
+import { register as serve } from './serve.js';
 
-const COMMANDS: readonly ((program: Command) => void)[] = [doctor, bench, trainText, world, data, build, trainCmd, generate, chat, evalCmd, info];
+const COMMANDS: readonly ((program: Command) => void)[] = [doctor, bench, trainText, world, data, build, trainCmd, generate, chat, serve, evalCmd, info];
 
 /** Parses argv and runs the chosen command; exits non-zero with a one-line error on failure. */
 export async function main(argv: readonly string[]): Promise<void> {
