@@ -19,7 +19,7 @@ const COMMANDS: readonly ((program: Command) => void)[] = [doctor, bench, trainT
 /** Parses argv and runs the chosen command; exits non-zero with a one-line error on failure. */
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command('llava')
-    .description('LLaVA in TypeScript: instruction data generation, a synthetic world and its benchmark, two-stage training, inference with llava-hf checkpoints')
+    .description('LLaVA in TypeScript: instruction data generation, a synthetic world and its benchmark, two-stage training, evaluation, inference and serving with llava-hf checkpoints')
     .showHelpAfterError();
   for (const add of COMMANDS) add(program);
   try {
