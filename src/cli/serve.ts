@@ -25,6 +25,7 @@ interface ServeFlags {
   maxBodyMb: string;
   maxImageMb: string;
   maxImagePixels: string;
+  maxImages: string;
   grace: string;
   imageAspect?: string;
   accessLog: boolean;
@@ -55,6 +56,7 @@ export function register(program: Command): void {
     .option('--max-body-mb <n>', 'request body limit in MB', String(DEFAULT_SERVE_OPTIONS.bodyLimitBytes >> 20))
     .option('--max-image-mb <n>', 'encoded image size limit in MB', String(DEFAULT_IMAGE_POLICY.maxImageBytes >> 20))
     .option('--max-image-pixels <n>', 'decoded image size limit in pixels', String(DEFAULT_SERVE_OPTIONS.maxImagePixels))
+    .option('--max-images <n>', 'images one request may carry', String(DEFAULT_SERVE_OPTIONS.maxImages))
     .option('--grace <s>', 'seconds running requests get to finish on SIGTERM', '30')
     .option('--no-access-log', 'do not write the JSON access log to stderr');
   addImageAspectFlag(cmd).action(async (flags: ServeFlags) => {
@@ -71,6 +73,7 @@ export function register(program: Command): void {
       cors: flags.cors,
       bodyLimitBytes: Math.floor(positive('max-body-mb', flags.maxBodyMb) * (1 << 20)),
       maxImagePixels: Math.floor(positive('max-image-pixels', flags.maxImagePixels)),
+      maxImages: Math.floor(positive('max-images', flags.maxImages)),
       imagePolicy: {
         ...DEFAULT_IMAGE_POLICY,
         maxImageBytes: Math.floor(positive('max-image-mb', flags.maxImageMb) * (1 << 20)),

@@ -13,8 +13,12 @@ export interface ServerContext {
   readonly metrics: Metrics;
   readonly imagePolicy: ImagePolicy;
   readonly maxImagePixels: number;
+  /** Images one request may carry. */
+  readonly maxImages: number;
   /** The pipeline; throws a 503 while the model loads. */
   ready(): LlavaPipeline;
+  /** The model name to answer as: the request's if it names this model (or none); else a 404. */
+  modelName(requested: unknown): string;
   /** CORS headers for responses written by hand. */
   corsHeaders(): Record<string, string>;
   /** The JSON error body for an error (OpenAI's shape). */

@@ -64,6 +64,7 @@ export function registerOllama(app: FastifyInstance, ctx: ServerContext): void {
     const pipeline = ctx.ready();
     if (!isObject(request.body)) throw badRequest('the body must be a JSON object');
     const body = request.body;
+    const model = ctx.modelName(body.model);
     const params = paramsOf(body);
     let messages: ChatMessage[];
     if (kind === 'chat') {
@@ -79,7 +80,8 @@ export function registerOllama(app: FastifyInstance, ctx: ServerContext): void {
       const system = typeof body.system === 'string' ? [{ role: 'system' as const, text: body.system, images: [] }] : [];
       messages = [...system, { role: 'user', text: body.prompt, images: imagesOf(body.images, ctx, 'images') }];
     }
-    const model = typeof body.model === 'string' && body.model !== '' ? body.model : ctx.modelId;
+    const count = messages.reduce((n, m) => n + m.images.length, 0);
+    if (count > ctx.maxImages) throw badRequest(`${count} images in one request; at most ${ctx.maxImages} (--max-images)`, 'images', 'too_many_images');
     const stream = body.stream !== false;
     const gone = clientGone(request, reply);
     const started = Date.now();

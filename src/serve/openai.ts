@@ -44,6 +44,8 @@ async function messagesOf(body: Json, ctx: ServerContext): Promise<ChatMessage[]
     }
     out.push({ role, text: texts.join('\n'), images });
   }
+  const count = out.reduce((n, m) => n + m.images.length, 0);
+  if (count > ctx.maxImages) throw badRequest(`${count} images in one request; at most ${ctx.maxImages} (--max-images)`, 'messages', 'too_many_images');
   return out;
 }
 
@@ -90,10 +92,10 @@ export function registerOpenAI(app: FastifyInstance, ctx: ServerContext): void {
     const params = paramsOf(body);
     const stream = body.stream === true;
     const includeUsage = stream && isObject(body.stream_options) && body.stream_options.include_usage === true;
+    const model = ctx.modelName(body.model);
     const messages = await messagesOf(body, ctx);
     const id = `chatcmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
-    const model = typeof body.model === 'string' && body.model !== '' ? body.model : ctx.modelId;
     const gone = clientGone(request, reply);
     const started = Date.now();
     if (!stream) {

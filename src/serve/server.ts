@@ -27,6 +27,8 @@ export interface ServeOptions {
   readonly cors?: string;
   readonly bodyLimitBytes: number;
   readonly maxImagePixels: number;
+  /** Images one request may carry. */
+  readonly maxImages: number;
   readonly imagePolicy: ImagePolicy;
   /** One JSON object per request; default: none. */
   readonly accessLog?: (entry: Record<string, unknown>) => void;
@@ -38,6 +40,7 @@ export const DEFAULT_SERVE_OPTIONS: Omit<ServeOptions, 'modelId'> = {
   queueTimeoutMs: 60_000,
   bodyLimitBytes: 32 << 20,
   maxImagePixels: MAX_IMAGE_PIXELS,
+  maxImages: 4,
   imagePolicy: DEFAULT_IMAGE_POLICY,
 };
 
@@ -85,6 +88,16 @@ export function createServer(o: ServeOptions): LlavaServer {
     metrics,
     imagePolicy: o.imagePolicy,
     maxImagePixels: o.maxImagePixels,
+    maxImages: o.maxImages,
+    modelName(requested) {
+      if (requested === undefined || requested === null || requested === '') return o.modelId;
+      if (typeof requested !== 'string') throw new ApiError(400, 'model must be a string', 'invalid_request_error', 'invalid_value', 'model');
+      // Ollama clients may add the default ":latest" tag.
+      if (requested !== o.modelId && requested !== `${o.modelId}:latest`) {
+        throw new ApiError(404, `model '${requested}' not found; this server serves '${o.modelId}'`, 'not_found_error', 'model_not_found', 'model');
+      }
+      return requested;
+    },
     ready() {
       if (closing) throw new ApiError(503, 'server is shutting down', 'server_error', 'shutting_down');
       if (!pipeline) throw new ApiError(503, 'the model is still loading', 'server_error', 'model_loading', null, 5);

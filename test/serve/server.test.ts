@@ -104,8 +104,8 @@ test('the openai package: whole and streamed answers equal llava generate, with 
   }
 });
 
-test('concurrent requests decode together and each gets what it gets alone', async () => {
-  const { server, url } = await start({ parallel: 2 });
+test('8 concurrent requests decode together and each gets what it gets alone', async () => {
+  const { server, url } = await start({ parallel: 4 });
   try {
     const c = client(url);
     const asks = [
@@ -114,6 +114,9 @@ test('concurrent requests decode together and each gets what it gets alone', asy
       { prompt: 'What colour?', max: 7, image: true },
       { prompt: 'Count them.', max: 3, image: true },
       { prompt: 'Tell me more', max: 8, image: false },
+      { prompt: 'Where is it?', max: 12, image: true },
+      { prompt: 'Why?', max: 5, image: false },
+      { prompt: 'Is it red?', max: 2, image: true },
     ];
     const answers = await Promise.all(
       asks.map((a, i) =>
@@ -129,9 +132,9 @@ test('concurrent requests decode together and each gets what it gets alone', asy
     );
     for (const [i, a] of asks.entries()) assert.equal(answers[i], await generateAlone(a.prompt, a.max, a.image), `request ${i}`);
     const metrics = await (await fetch(`${url}/metrics`)).text();
-    assert.match(metrics, /llava_requests_total\{route="\/v1\/chat\/completions",status="200"\} 5/);
-    assert.match(metrics, /llava_slots 2/);
-    assert.match(metrics, /llava_time_to_first_token_seconds_count 5/);
+    assert.match(metrics, /llava_requests_total\{route="\/v1\/chat\/completions",status="200"\} 8/);
+    assert.match(metrics, /llava_slots 4/);
+    assert.match(metrics, /llava_time_to_first_token_seconds_count 8/);
   } finally {
     await server.shutdown(1000);
   }
@@ -154,6 +157,19 @@ test('errors use OpenAI error objects and status codes: n > 1, bad roles, bad JS
     const notImage = await post(JSON.stringify({ messages: [userWithImage('hi', 'data:image/png;base64,aGVsbG8=')] }));
     assert.equal(notImage.status, 400);
     assert.match(((await notImage.json()) as { error: { message: string } }).error.message, /messages\[0\]\.content\[0\]\.image_url/);
+    await assert.rejects(c.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }), (e: InstanceType<typeof OpenAI.APIError>) => e.status === 404 && e.code === 'model_not_found');
+    const wrongType = await post(JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 'ten' }));
+    assert.equal(wrongType.status, 400);
+    assert.equal(((await wrongType.json()) as { error: { param: string } }).error.param, 'max_tokens');
+    const five = { role: 'user', content: Array.from({ length: 5 }, () => ({ type: 'image_url', image_url: { url: IMAGE_URL } })) };
+    const tooMany = await post(JSON.stringify({ messages: [five] }));
+    assert.equal(tooMany.status, 400);
+    assert.match(((await tooMany.json()) as { error: { message: string } }).error.message, /5 images in one request; at most 4/);
+    const notParts = await post(JSON.stringify({ messages: [{ role: 'user', content: 42 }] }));
+    assert.equal(notParts.status, 400);
+    // Still serving after all of that.
+    const fine = await c.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 2 });
+    assert.equal(fine.choices[0]!.message.content, await generateAlone('Hello there', 2, false));
     assert.equal((await fetch(`${url}/metrics`)).status, 401, 'metrics need the key too');
     assert.equal((await fetch(`${url}/health`)).status, 200, 'health does not');
     assert.equal(keyMatches('secret', 'secret'), true);
@@ -227,6 +243,50 @@ test('images: file:// only inside --media-root (no symlink escape), remote off b
     await server.shutdown(1000);
     await remote.server.shutdown(1000);
     target.close();
+  }
+});
+
+test('remote images: fetched from an allowed server; redirects to private addresses, too many redirects, too large and too slow all refused', async () => {
+  const png = readFileSync(IMAGE);
+  const servers = [
+    createHttpServer((req, res) => {
+      if (req.url === '/image.png') return res.end(png);
+      if (req.url === '/big.png') return res.end(Buffer.alloc(png.length + 5000));
+      if (req.url === '/to-v6-loopback') return res.writeHead(302, { location: `http://[::1]:${portOf(0)}/image.png` }).end();
+      if (req.url === '/to-private') return res.writeHead(301, { location: 'http://10.1.2.3/image.png' }).end();
+      if (req.url === '/to-metadata') return res.writeHead(307, { location: 'http://169.254.169.254/latest/meta-data' }).end();
+      if (req.url?.startsWith('/loop')) return res.writeHead(302, { location: `/loop${req.url.length}` }).end();
+      if (req.url === '/slow') return; // never answers
+      res.writeHead(404).end();
+    }),
+  ];
+  const portOf = (i: number) => (servers[i]!.address() as { port: number }).port;
+  await new Promise<void>((r) => servers[0]!.listen(0, '127.0.0.1', r));
+  // Everything isRefusedAddress refuses stays refused except this test's own 127.0.0.1 server.
+  const policy = { ...DEFAULT_IMAGE_POLICY, allowRemote: true, maxImageBytes: png.length + 100, remoteTimeoutMs: 500, refuseAddress: (a: string) => a !== '127.0.0.1' && isRefusedAddress(a) };
+  const { server, url } = await start({ imagePolicy: policy });
+  try {
+    const c = client(url);
+    const base = `http://127.0.0.1:${portOf(0)}`;
+    const ok = await c.chat.completions.create({ model: 'tiny', messages: [userWithImage('What is in the picture?', `${base}/image.png`)], max_tokens: 3 });
+    assert.equal(ok.choices[0]!.message.content, await generateAlone('What is in the picture?', 3, true));
+    const refused = async (path: string, status: number, message: RegExp) => {
+      const e = (await c.chat.completions.create({ model: 'tiny', messages: [userWithImage('hi', `${base}${path}`)], max_tokens: 1 }).then(() => undefined, (x: unknown) => x)) as InstanceType<typeof OpenAI.APIError>;
+      assert.ok(e, `${path} was fetched`);
+      assert.equal(e.status, status, path);
+      assert.match(e.message, message, path);
+    };
+    await refused('/to-v6-loopback', 400, /::1\]? is not a public address/);
+    await refused('/to-private', 400, /10\.1\.2\.3 is not a public address/);
+    await refused('/to-metadata', 400, /169\.254\.169\.254 is not a public address/);
+    await refused('/loop', 400, /more than 3 redirects/);
+    await refused('/big.png', 413, /exceeds the image limit/);
+    await refused('/slow', 400, /timed out/);
+    assert.equal(await c.chat.completions.create({ model: 'tiny', messages: [userWithImage('hi', 'ftp://example.com/a.png')], max_tokens: 1 }).then(() => 200, (e: InstanceType<typeof OpenAI.APIError>) => e.status), 400);
+  } finally {
+    await server.shutdown(1000);
+    servers.forEach((x) => x.closeAllConnections());
+    servers.forEach((x) => x.close());
   }
 });
 
