@@ -32,7 +32,11 @@ export interface ChatOutcome {
   readonly durations: { readonly total: number; readonly promptEval: number; readonly eval: number };
 }
 
-/** Hands out text as it forms, never a piece that may still become part of a stop string. */
+/**
+ * Hands out text as it forms, one delta per generated token (empty while a character or a
+ * possible stop string is incomplete, as llama.cpp's server does), never a piece that may still
+ * become part of a stop string.
+ */
 export class DeltaStream {
   private readonly decoder: StreamDecoder;
   private text = '';
@@ -54,6 +58,8 @@ export class DeltaStream {
     if (safe > this.sent) {
       this.emit(this.text.slice(this.sent, safe));
       this.sent = safe;
+    } else {
+      this.emit('');
     }
   }
 
