@@ -3,7 +3,7 @@
 // errors and limits, images from every source, cancellation and shutdown.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, symlinkSync, copyFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, copyFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,8 +17,11 @@ import { TINY_CASES, tinyModel } from '../model/fixtures.js';
 const MODEL = tinyModel('f32-v4').dir;
 const IMAGE = resolve(TINY_CASES[0]!.image);
 const IMAGE_URL = `data:image/png;base64,${readFileSync(IMAGE).toString('base64')}`;
-const media = mkdtempSync(join(tmpdir(), 'llava-serve-media-'));
+const outside = mkdtempSync(join(tmpdir(), 'llava-serve-outside-'));
+const media = join(outside, 'media');
+mkdirSync(media);
 copyFileSync(IMAGE, join(media, 'inside.png'));
+copyFileSync(IMAGE, join(outside, 'sibling.png'));
 symlinkSync(IMAGE, join(media, 'escape.png'));
 
 let reference: LlavaPipeline;
@@ -27,7 +30,7 @@ before(() => {
 });
 after(() => {
   reference.dispose();
-  rmSync(media, { recursive: true, force: true });
+  rmSync(outside, { recursive: true, force: true });
 });
 
 /** What `llava generate` answers for a prompt (and optional image). */
@@ -191,6 +194,45 @@ test('a full queue answers 503 with Retry-After; the running and queued requests
   }
 });
 
+test('image limits: encoded bytes over the limit get 413, decoded pixels over the limit 400; a request waiting too long for a slot gets 503', async () => {
+  const png = readFileSync(IMAGE);
+  const { server, url } = await start({ parallel: 1, queueTimeoutMs: 100, maxImagePixels: 100, imagePolicy: { ...DEFAULT_IMAGE_POLICY, maxImageBytes: png.length - 1 } });
+  const small = await start({ maxImagePixels: 100 });
+  try {
+    const post = (base: string, body: unknown) => fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const bytes = await post(url, { messages: [userWithImage('hi')] });
+    assert.equal(bytes.status, 413);
+    assert.match(((await bytes.json()) as { error: { message: string } }).error.message, /exceeds the image limit of \d+ bytes/);
+    const pixels = await post(small.url, { messages: [userWithImage('hi')] });
+    assert.equal(pixels.status, 400);
+    assert.match(((await pixels.json()) as { error: { message: string } }).error.message, /pixels exceeds the limit of 100/);
+    // One slot, held by a slowed model: the next request waits past the queue timeout.
+    const slow = LlavaPipeline.load(MODEL);
+    const forward = slow.model.text.forward.bind(slow.model.text);
+    slow.model.text.forward = ((...a: Parameters<typeof forward>) => {
+      const until = Date.now() + 20;
+      while (Date.now() < until);
+      return forward(...a);
+    }) as typeof forward;
+    const timed = await start({ parallel: 1, queueTimeoutMs: 100 }, false);
+    timed.server.attach(slow);
+    try {
+      const first = post(timed.url, { messages: [{ role: 'user', content: 'a long story' }], max_tokens: 40 });
+      await new Promise((r) => setTimeout(r, 30));
+      const second = await post(timed.url, { messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+      assert.equal(second.status, 503);
+      assert.equal(((await second.json()) as { error: { code: string } }).error.code, 'queue_timeout');
+      assert.ok(second.headers.get('retry-after'));
+      assert.equal((await first).status, 200);
+    } finally {
+      await timed.server.shutdown(1000);
+    }
+  } finally {
+    await server.shutdown(1000);
+    await small.server.shutdown(1000);
+  }
+});
+
 test('Ollama: /api/chat streams NDJSON ending in done with nanosecond timings; /api/generate; /api/tags', async () => {
   const { server, url } = await start();
   try {
@@ -232,7 +274,8 @@ test('images: file:// only inside --media-root (no symlink escape), remote off b
     assert.equal(inside.choices[0]!.message.content, await generateAlone('What is in the picture?', 3, true));
     const status = async (client_: OpenAI, ref: string) => client_.chat.completions.create({ model: 'tiny', messages: [userWithImage('hi', ref)], max_tokens: 1 }).then(() => 200, (e: InstanceType<typeof OpenAI.APIError>) => e.status);
     assert.equal(await status(c, pathToFileURL(join(media, 'escape.png')).href), 403, 'a symlink out of the root');
-    assert.equal(await status(c, pathToFileURL(join(media, '..', 'x.png')).href), 400, 'missing');
+    assert.equal(await status(c, pathToFileURL(join(media, 'missing.png')).href), 400, 'missing');
+    assert.equal(await status(c, `file://${media}/../sibling.png`), 403, 'a .. out of the root to a file that exists');
     assert.equal(await status(c, pathToFileURL(IMAGE).href), 403, 'outside the root');
     assert.equal(await status(c, `http://127.0.0.1:${port}/a.png`), 400, 'remote images are off');
     assert.equal(await status(client(remote.url), `http://127.0.0.1:${port}/a.png`), 400, 'loopback refused');
