@@ -1,7 +1,7 @@
 // `llava serve`'s HTTP server (fastify): the OpenAI and Ollama APIs, /health, /metrics and the
 // chat page, in front of one engine. It answers /health with 503 until a pipeline is attached,
 // checks the API key in constant time, bounds bodies and images, logs one JSON line per request
-// and shuts down by refusing new work, finishing what runs (bounded), then closing.
+// and shuts down by refusing new requests, finishing the ones it has (bounded), then closing.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { LlavaPipeline } from '../infer/pipeline.js';
@@ -99,7 +99,6 @@ export function createServer(o: ServeOptions): LlavaServer {
       return requested;
     },
     ready() {
-      if (closing) throw new ApiError(503, 'server is shutting down', 'server_error', 'shutting_down');
       if (!pipeline) throw new ApiError(503, 'the model is still loading', 'server_error', 'model_loading', null, 5);
       return pipeline;
     },
@@ -163,8 +162,14 @@ export function createServer(o: ServeOptions): LlavaServer {
     },
     async shutdown(graceMs) {
       closing = true;
-      await engine?.drain(graceMs);
-      await app.close();
+      // Stop listening (requests arriving on open connections get 503); requests already in
+      // run on. When the grace runs out, whatever still runs is cancelled.
+      const closed = app.close();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+      await engine?.drain(0);
+      await closed;
       engine?.dispose();
       pipeline?.dispose();
     },
