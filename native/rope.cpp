@@ -2,13 +2,15 @@
 // inverse = true rotates by -angle, which is the backward pass. Angles are computed in f64.
 #include "common.h"
 #include "heads.h"
+#include <algorithm>
 #include <cmath>
 
 namespace llava {
 namespace {
 
-// Rotation work per parallel chunk, in (batch, time) rows; each row does every head.
-constexpr int64_t kGrainRows = 4;
+// Rotated elements per parallel chunk at least: a decode step's few rows (a handful of heads
+// each) are cheaper to rotate on one thread than to hand to another.
+constexpr int64_t kGrainElems = 1 << 14;
 
 // y[d] = x[d] cos - x[d + half] sin, y[d + half] = x[d + half] cos + x[d] sin for d < half;
 // dims from 2 half on are copied. x is read into `saved` first so y may alias x.
@@ -33,7 +35,8 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   const int64_t half = rot_dim / 2;
   std::vector<double> inv_freq(half);
   for (int64_t d = 0; d < half; d++) inv_freq[d] = std::pow(theta, -2.0 * double(d) / double(rot_dim));
-  parallel_for(batch * t, kGrainRows, [&](int64_t r0, int64_t r1, int) {
+  const int64_t grain_rows = std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, heads * head_dim));
+  parallel_for(batch * t, grain_rows, [&](int64_t r0, int64_t r1, int) {
     std::vector<float> cos_t(half), sin_t(half), saved(2 * half);
     for (int64_t r = r0; r < r1; r++) {
       const int64_t b = r / t, i = r % t;

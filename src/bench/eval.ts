@@ -9,11 +9,12 @@ import { generateWorld } from '../world/world.js';
 import { answerQuestions } from '../eval/answer.js';
 import { worldBenchQuestions } from '../eval/worldEval.js';
 import { writeRunnableWorldSmall } from './worldSmall.js';
+import { DEFAULT_MAX_NEW_TOKENS } from '../infer/generationTypes.js';
 
 /** Options of the eval bench. */
 export interface EvalBenchOptions {
   readonly questions?: number;
-  /** Answer length caps to measure (default 16 and 64, the `llava eval world` default). */
+  /** Answer length caps to measure (default 16; 64, the `llava eval world` default; 256, `llava eval answer`'s). */
   readonly maxNewTokens?: readonly number[];
   readonly batchSize?: number;
   /** Alternating rounds of batch 1 and batch N per cap (medians reported). */
@@ -29,7 +30,7 @@ function median(xs: readonly number[]): number {
 /** Answers the same questions at batch 1 and at batch N, per answer cap; emits rates and their ratio. */
 export async function runEvalBench(o: EvalBenchOptions, emit: (line: Record<string, unknown>) => void): Promise<void> {
   const n = o.questions ?? 48;
-  const caps = o.maxNewTokens ?? [16, 64];
+  const caps = o.maxNewTokens ?? [16, 64, DEFAULT_MAX_NEW_TOKENS];
   const batch = o.batchSize ?? 8;
   const rounds = o.rounds ?? 3;
   const root = mkdtempSync(join(tmpdir(), 'llava-bench-eval-'));

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { runKernelBench } from '../bench/kernels.js';
 import { runTrainBench } from '../bench/train.js';
 import { runEvalBench } from '../bench/eval.js';
+import { DEFAULT_MAX_NEW_TOKENS } from '../infer/generationTypes.js';
 import { runModelBench } from '../bench/model.js';
 
 export function register(program: Command): void {
@@ -45,7 +46,7 @@ export function register(program: Command): void {
     .description('llava eval answer on world-small: batch 8 against one question at a time, same world-bench questions, one run')
     .option('--questions <n>', 'questions answered per run', '48')
     .option('--batch-size <n>', 'the batched run\'s batch size', '8')
-    .option('--max-new-tokens <list>', 'answer length caps, comma-separated (64 is the `llava eval world` default)', '16,64')
+    .option('--max-new-tokens <list>', 'answer length caps, comma-separated (64: the `llava eval world` default; 256: `llava eval answer`\'s)', `16,64,${DEFAULT_MAX_NEW_TOKENS}`)
     .option('--rounds <n>', 'alternating rounds of batch 1 and batch N per cap (medians reported)', '3')
     .action(async (opts: { questions: string; batchSize: string; maxNewTokens: string; rounds: string }) => {
       const positive = (flag: string, v: string): number => {

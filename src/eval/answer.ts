@@ -70,24 +70,36 @@ function imagePath(q: Question, folder: string): string | undefined {
   return isAbsolute(q.image) ? q.image : join(folder, q.image);
 }
 
-/** The generation request of one question: its prompt ids, pixels and generation options. */
-async function prepareRequest(pipeline: LlavaPipeline, q: Question, o: AnswerOptions, template: ConversationTemplate | undefined): Promise<{ input: GenerationInput; options: GenerateOptions }> {
+/** The prompt ids of one question: `<image>\n` and the question, in the template. */
+function questionIds(pipeline: LlavaPipeline, q: Question, o: AnswerOptions, template: ConversationTemplate | undefined): number[] {
+  const text = questionPrompt(q, o.singlePredPrompt);
+  const withImage = imagePath(q, o.imageFolder) !== undefined;
+  return pipeline.promptIds([{ role: 'user', text: withImage ? `${DEFAULT_IMAGE_TOKEN}\n${text}` : text }], { withImage, template });
+}
+
+/** A question ready to submit: prompt ids, pixels (the caller's to dispose) and generation options. */
+interface Prepared {
+  readonly input: GenerationInput;
+  readonly options: GenerateOptions;
+}
+
+/** The generation request of one question. */
+async function prepareRequest(pipeline: LlavaPipeline, q: Question, o: AnswerOptions, template: ConversationTemplate | undefined): Promise<Prepared> {
   const path = imagePath(q, o.imageFolder);
   const pixels = path
     ? await pipeline.pixelValues(path).catch((e: Error) => {
         throw new Error(`question ${JSON.stringify(q.question_id)}: ${e.message}`);
       })
     : undefined;
-  const text = questionPrompt(q, o.singlePredPrompt);
-  const withImage = pixels !== undefined;
-  const ids = pipeline.promptIds([{ role: 'user', text: withImage ? `${DEFAULT_IMAGE_TOKEN}\n${text}` : text }], { withImage, template });
+  const ids = questionIds(pipeline, q, o, template);
   const options = pipeline.generateOptions({ temperature: o.temperature, maxNewTokens: o.maxNewTokens }, pipeline.promptPositions(ids));
   return { input: { inputIds: ids, pixelValues: pixels }, options };
 }
 
 /**
  * Answers every question not yet in `out`: up to batchSize questions decode together and a new
- * one joins whenever one ends. Answers are appended in the order they finish.
+ * one joins whenever one ends; questions are taken in order of prompt length (batched prefills
+ * then pad little). Answers are appended in the order they finish.
  */
 export async function answerQuestions(o: AnswerOptions): Promise<AnswerSummary> {
   const start = Date.now();
@@ -109,23 +121,40 @@ export async function answerQuestions(o: AnswerOptions): Promise<AnswerSummary> 
   const modelId = o.modelId ?? basename(resolve(o.modelDir));
   const template = templateOf(o.template);
   const pipeline = LlavaPipeline.load(o.modelDir, { imageAspect: o.imageAspect, adapter: o.adapter });
+  // Questions of similar prompt length join together, so a batched prefill pads little.
+  if (o.batchSize > 1) {
+    const positions = new Map(ready.map((q) => [q, pipeline.promptPositions(questionIds(pipeline, q, o, template))]));
+    ready.sort((a, b) => positions.get(a)! - positions.get(b)!);
+  }
   const appender = new JsonLinesAppender(o.out);
   const batch = new ContinuousBatch(pipeline.model, { slots: o.batchSize });
   const running = new Map<number, { question: Question; pixels: Tensor | undefined }>();
-  const pending: Answer[] = [];
+  const unwritten: Answer[] = [];
   let lastFlush = Date.now();
   const flush = () => {
-    appender.append(pending.splice(0));
+    appender.append(unwritten.splice(0));
     lastFlush = Date.now();
   };
   let answered = 0;
   let next = 0;
+  // The next questions' images decode while the model runs (sharp works on libuv's threads).
+  const lookahead: { question: Question; request: Promise<Prepared> }[] = [];
+  const prefetch = () => {
+    while (next < ready.length && lookahead.length < o.batchSize) {
+      const question = ready[next++]!;
+      const request = prepareRequest(pipeline, question, o, template);
+      request.catch(() => undefined); // awaited in turn below; this only keeps it from counting as unhandled
+      lookahead.push({ question, request });
+    }
+  };
   try {
-    while (next < ready.length || batch.busy) {
+    prefetch();
+    while (lookahead.length > 0 || batch.busy) {
       // Keep every slot busy: a question joins as soon as one ends (continuous batching).
-      while (next < ready.length && batch.queued + batch.running < o.batchSize) {
-        const q = ready[next++]!;
-        const request = await prepareRequest(pipeline, q, o, template);
+      while (lookahead.length > 0 && batch.queued + batch.running < o.batchSize) {
+        const { question: q, request: preparing } = lookahead.shift()!;
+        const request = await preparing;
+        prefetch();
         try {
           running.set(batch.submit(request.input, request.options), { question: q, pixels: request.input.pixelValues });
         } catch (e) {
@@ -137,7 +166,7 @@ export async function answerQuestions(o: AnswerOptions): Promise<AnswerSummary> 
         const { question: q, pixels } = running.get(f.id)!;
         running.delete(f.id);
         pixels?.dispose();
-        pending.push({
+        unwritten.push({
           question_id: q.question_id,
           prompt: questionPrompt(q, o.singlePredPrompt),
           text: (f.result.text ?? '').trim(),
@@ -149,9 +178,11 @@ export async function answerQuestions(o: AnswerOptions): Promise<AnswerSummary> 
         o.onProgress?.(answered, ready.length);
       }
       // Durable in batches: one fsync per batch of answers (or per second), not per answer.
-      if (pending.length >= o.batchSize || (pending.length > 0 && Date.now() - lastFlush >= 1000)) flush();
+      if (unwritten.length >= o.batchSize || (unwritten.length > 0 && Date.now() - lastFlush >= 1000)) flush();
+      if (lookahead.length > 0) await new Promise((r) => setImmediate(r)); // let the prefetches finish
     }
   } finally {
+    for (const r of await Promise.allSettled(lookahead.map((l) => l.request))) if (r.status === 'fulfilled') r.value.input.pixelValues?.dispose();
     flush();
     appender.close();
     batch.dispose();
