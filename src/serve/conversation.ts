@@ -35,9 +35,11 @@ export function turnsOf(messages: readonly ChatMessage[]): Turn[] {
 }
 
 /** Prompt ids and pixel values of a conversation; pixels are the caller's to dispose. */
-export async function promptOf(pipeline: LlavaPipeline, messages: readonly ChatMessage[], maxPixels: number): Promise<GenerationInput> {
+export async function promptOf(pipeline: LlavaPipeline, messages: readonly ChatMessage[], limits: { readonly maxPixels: number; readonly maxImages: number }): Promise<GenerationInput> {
   const turns = turnsOf(messages);
   const images = messages.flatMap((m) => m.images);
+  if (images.length > limits.maxImages) throw badRequest(`${images.length} images in one request; at most ${limits.maxImages} (--max-images)`, 'messages', 'too_many_images');
+  const maxPixels = limits.maxPixels;
   const backend = pipeline.model.text.embedTokens.value.backend;
   const pixels: Tensor[] = [];
   try {

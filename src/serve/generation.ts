@@ -9,6 +9,7 @@ import type { Engine } from './engine.js';
 import type { ChatMessage } from './conversation.js';
 import { promptOf } from './conversation.js';
 import { badRequest } from './errors.js';
+import type { Metrics } from './metrics.js';
 
 /** Sampling and length settings of a request (undefined: the checkpoint's defaults). */
 export interface SamplingParams {
@@ -92,11 +93,12 @@ export async function runChat(
   engine: Engine,
   messages: readonly ChatMessage[],
   params: SamplingParams,
-  o: { readonly maxPixels: number; readonly signal?: AbortSignal; readonly onDelta?: (delta: string) => void; readonly onFirstToken?: () => void },
+  o: { readonly maxPixels: number; readonly maxImages: number; readonly metrics: Metrics; readonly signal?: AbortSignal; readonly onDelta?: (delta: string) => void },
 ): Promise<ChatOutcome> {
   checkParams(params);
   const start = process.hrtime.bigint();
-  const input = await promptOf(pipeline, messages, o.maxPixels);
+  const elapsed = () => Number(process.hrtime.bigint() - start) / 1e9;
+  const input = await promptOf(pipeline, messages, o);
   try {
     const stops = params.stop ?? [];
     const stream = o.onDelta ? new DeltaStream((ids) => pipeline.decode(ids), stops, o.onDelta) : undefined;
@@ -114,7 +116,7 @@ export async function runChat(
     const options: GenerateOptions = {
       ...resolved,
       onToken: (id) => {
-        if (first) ((first = false), o.onFirstToken?.());
+        if (first) ((first = false), o.metrics.timeToFirstToken.observe(elapsed()));
         stream?.push(id);
       },
     };
@@ -122,6 +124,7 @@ export async function runChat(
     const text = result.text ?? pipeline.decode(result.tokenIds);
     stream?.finish(text);
     const total = Number(process.hrtime.bigint() - start);
+    o.metrics.tokens(result.promptPositions, result.tokenIds.length);
     const promptEval = Math.round(result.timings.prefillSeconds * 1e9);
     return {
       text,

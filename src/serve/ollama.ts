@@ -5,14 +5,8 @@ import type { ChatMessage } from './conversation.js';
 import { badRequest } from './errors.js';
 import { base64Image } from './images.js';
 import { runChat, type ChatOutcome, type SamplingParams } from './generation.js';
-import { clientGone } from './openai.js';
 import type { ServerContext } from './context.js';
-
-type Json = Record<string, unknown>;
-
-function isObject(x: unknown): x is Json {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
+import { clientGone, isObject, streamAnswer, type Json } from './http.js';
 
 function imagesOf(v: unknown, ctx: ServerContext, at: string): { bytes: Uint8Array; param: string }[] {
   if (v === undefined || v === null) return [];
@@ -80,53 +74,25 @@ export function registerOllama(app: FastifyInstance, ctx: ServerContext): void {
       const system = typeof body.system === 'string' ? [{ role: 'system' as const, text: body.system, images: [] }] : [];
       messages = [...system, { role: 'user', text: body.prompt, images: imagesOf(body.images, ctx, 'images') }];
     }
-    const count = messages.reduce((n, m) => n + m.images.length, 0);
-    if (count > ctx.maxImages) throw badRequest(`${count} images in one request; at most ${ctx.maxImages} (--max-images)`, 'images', 'too_many_images');
     const stream = body.stream !== false;
-    const gone = clientGone(request, reply);
-    const started = Date.now();
-    const line = (content: string, done: boolean, extra: Json = {}): Json => ({
+    const options = { maxPixels: ctx.maxImagePixels, maxImages: ctx.maxImages, metrics: ctx.metrics, signal: clientGone(request, reply) };
+    const answer = (content: string, done: boolean, extra: Json = {}): Json => ({
       model,
       created_at: new Date().toISOString(),
       ...(kind === 'chat' ? { message: { role: 'assistant', content } } : { response: content }),
       done,
       ...extra,
     });
+    const line = (content: string, done: boolean, extra: Json = {}) => JSON.stringify(answer(content, done, extra)) + '\n';
     if (!stream) {
-      const o = await runChat(pipeline, ctx.engine, messages, params, { maxPixels: ctx.maxImagePixels, signal: gone.signal });
-      ctx.metrics.tokens(o.promptTokens, o.completionTokens);
-      return line(o.text, true, timings(o));
+      const o = await runChat(pipeline, ctx.engine, messages, params, options);
+      return answer(o.text, true, timings(o));
     }
-    let opened = false;
-    const open = () => {
-      if (opened) return;
-      opened = true;
-      reply.hijack();
-      reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', ...ctx.corsHeaders() });
-    };
-    try {
-      const o = await runChat(pipeline, ctx.engine, messages, params, {
-        maxPixels: ctx.maxImagePixels,
-        signal: gone.signal,
-        onFirstToken: () => ctx.metrics.timeToFirstToken.observe((Date.now() - started) / 1000),
-        onDelta: (delta) => {
-          open();
-          reply.raw.write(JSON.stringify(line(delta, false)) + '\n');
-        },
-      });
-      open();
-      ctx.metrics.tokens(o.promptTokens, o.completionTokens);
-      reply.raw.write(JSON.stringify(line('', true, timings(o))) + '\n');
-      reply.raw.end();
-    } catch (e) {
-      if (!opened) throw e;
-      if (!reply.raw.destroyed) {
-        const err = e as Error;
-        reply.raw.write(JSON.stringify({ error: err.message }) + '\n');
-        reply.raw.end();
-      }
-    }
-    return reply;
+    const format = { headers: { 'content-type': 'application/x-ndjson', ...ctx.corsHeaders() }, errorPiece: (e: unknown) => JSON.stringify({ error: (e as Error).message }) + '\n' };
+    return streamAnswer(reply, format, async (write) => {
+      const o = await runChat(pipeline, ctx.engine, messages, params, { ...options, onDelta: (delta) => write(line(delta, false)) });
+      return line('', true, timings(o));
+    });
   };
   app.post('/api/chat', handle('chat'));
   app.post('/api/generate', handle('generate'));

@@ -1,18 +1,13 @@
 // OpenAI's chat API: POST /v1/chat/completions (whole answers or Server-Sent Events of
 // chat.completion.chunk objects ending with `data: [DONE]`) and GET /v1/models.
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { ChatMessage } from './conversation.js';
 import { badRequest } from './errors.js';
 import { imageBytes } from './images.js';
 import { runChat, type SamplingParams } from './generation.js';
 import type { ServerContext } from './context.js';
-
-type Json = Record<string, unknown>;
-
-function isObject(x: unknown): x is Json {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
+import { clientGone, isObject, streamAnswer, type Json } from './http.js';
 
 /** OpenAI messages to ours, images fetched or decoded under the policy. */
 async function messagesOf(body: Json, ctx: ServerContext): Promise<ChatMessage[]> {
@@ -44,8 +39,6 @@ async function messagesOf(body: Json, ctx: ServerContext): Promise<ChatMessage[]
     }
     out.push({ role, text: texts.join('\n'), images });
   }
-  const count = out.reduce((n, m) => n + m.images.length, 0);
-  if (count > ctx.maxImages) throw badRequest(`${count} images in one request; at most ${ctx.maxImages} (--max-images)`, 'messages', 'too_many_images');
   return out;
 }
 
@@ -69,16 +62,6 @@ function paramsOf(body: Json): SamplingParams {
   };
 }
 
-/** Aborts when the client goes away before the answer is complete. */
-export function clientGone(request: FastifyRequest, reply: FastifyReply): AbortController {
-  const c = new AbortController();
-  reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) c.abort();
-  });
-  request.raw.on('aborted', () => c.abort());
-  return c;
-}
-
 export function registerOpenAI(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/v1/models', async () => ({
     object: 'list',
@@ -96,54 +79,29 @@ export function registerOpenAI(app: FastifyInstance, ctx: ServerContext): void {
     const messages = await messagesOf(body, ctx);
     const id = `chatcmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
-    const gone = clientGone(request, reply);
-    const started = Date.now();
+    const options = { maxPixels: ctx.maxImagePixels, maxImages: ctx.maxImages, metrics: ctx.metrics, signal: clientGone(request, reply) };
+    const usage = (o: { promptTokens: number; completionTokens: number }) => ({ prompt_tokens: o.promptTokens, completion_tokens: o.completionTokens, total_tokens: o.promptTokens + o.completionTokens });
     if (!stream) {
-      const o = await runChat(pipeline, ctx.engine, messages, params, { maxPixels: ctx.maxImagePixels, signal: gone.signal, onFirstToken: () => ctx.metrics.timeToFirstToken.observe((Date.now() - started) / 1000) });
-      ctx.metrics.tokens(o.promptTokens, o.completionTokens);
+      const o = await runChat(pipeline, ctx.engine, messages, params, options);
       return {
         id,
         object: 'chat.completion',
         created,
         model,
         choices: [{ index: 0, message: { role: 'assistant', content: o.text }, finish_reason: o.finishReason, logprobs: null }],
-        usage: { prompt_tokens: o.promptTokens, completion_tokens: o.completionTokens, total_tokens: o.promptTokens + o.completionTokens },
+        usage: usage(o),
       };
     }
-    // Errors found before the first byte still get a JSON error; the stream opens with the first chunk.
     const chunk = (choices: unknown[], extra: Json = {}) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra })}\n\n`;
-    let opened = false;
-    const open = () => {
-      if (opened) return;
-      opened = true;
-      reply.hijack();
-      reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...ctx.corsHeaders() });
-      reply.raw.write(chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }]));
+    const format = {
+      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...ctx.corsHeaders() },
+      opening: chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }]),
+      errorPiece: (e: unknown) => `data: ${JSON.stringify(ctx.errorBody(e))}\n\n`,
     };
-    try {
-      const o = await runChat(pipeline, ctx.engine, messages, params, {
-        maxPixels: ctx.maxImagePixels,
-        signal: gone.signal,
-        onFirstToken: () => ctx.metrics.timeToFirstToken.observe((Date.now() - started) / 1000),
-        onDelta: (delta) => {
-          open();
-          reply.raw.write(chunk([{ index: 0, delta: { content: delta }, finish_reason: null, logprobs: null }]));
-        },
-      });
-      open();
-      ctx.metrics.tokens(o.promptTokens, o.completionTokens);
-      reply.raw.write(chunk([{ index: 0, delta: {}, finish_reason: o.finishReason, logprobs: null }]));
-      if (includeUsage) reply.raw.write(chunk([], { usage: { prompt_tokens: o.promptTokens, completion_tokens: o.completionTokens, total_tokens: o.promptTokens + o.completionTokens } }));
-      reply.raw.write('data: [DONE]\n\n');
-      reply.raw.end();
-    } catch (e) {
-      if (!opened) throw e;
-      // Mid-stream: an error event, then the end (the status line is already sent).
-      if (!reply.raw.destroyed) {
-        reply.raw.write(`data: ${JSON.stringify(ctx.errorBody(e))}\n\n`);
-        reply.raw.end();
-      }
-    }
-    return reply;
+    return streamAnswer(reply, format, async (write) => {
+      const o = await runChat(pipeline, ctx.engine, messages, params, { ...options, onDelta: (delta) => write(chunk([{ index: 0, delta: { content: delta }, finish_reason: null, logprobs: null }])) });
+      const last = chunk([{ index: 0, delta: {}, finish_reason: o.finishReason, logprobs: null }]);
+      return last + (includeUsage ? chunk([], { usage: usage(o) }) : '') + 'data: [DONE]\n\n';
+    });
   });
 }

@@ -66,6 +66,12 @@ function routeOf(request: FastifyRequest): string {
   return request.routeOptions?.url ?? 'unmatched';
 }
 
+/** When a request arrived (set by the onRequest hook). */
+const arrivals = new WeakMap<FastifyRequest, number>();
+function arrivedAt(request: FastifyRequest): number {
+  return arrivals.get(request) ?? Date.now();
+}
+
 export function createServer(o: ServeOptions): LlavaServer {
   const app = Fastify({ bodyLimit: o.bodyLimitBytes, logger: false, return503OnClosing: true, forceCloseConnections: 'idle' });
   const metrics = new Metrics();
@@ -107,7 +113,7 @@ export function createServer(o: ServeOptions): LlavaServer {
   };
 
   app.addHook('onRequest', async (request, reply) => {
-    (request as FastifyRequest & { startedMs?: number }).startedMs = Date.now();
+    arrivals.set(request, Date.now());
     for (const [k, v] of Object.entries(corsHeaders())) reply.header(k, v);
     const protectedPath = /^\/(v1|api)\//.test(request.url) || request.url.startsWith('/metrics');
     if (o.apiKey && protectedPath && request.method !== 'OPTIONS') {
@@ -117,8 +123,8 @@ export function createServer(o: ServeOptions): LlavaServer {
     }
   });
   app.addHook('onResponse', async (request, reply) => {
-    log(request, reply.statusCode, (request as FastifyRequest & { startedMs?: number }).startedMs ?? Date.now());
-    if (routeOf(request).includes('/chat') || routeOf(request).includes('/generate')) metrics.latency.observe((Date.now() - ((request as FastifyRequest & { startedMs?: number }).startedMs ?? Date.now())) / 1000);
+    log(request, reply.statusCode, arrivedAt(request));
+    if (/\/(chat|generate)/.test(routeOf(request))) metrics.latency.observe((Date.now() - arrivedAt(request)) / 1000);
   });
   app.setErrorHandler((error, request, reply) => {
     const e = toApiError(error);
