@@ -5,7 +5,12 @@
 // llama architecture rotates adjacent pairs (2i, 2i + 1). Converting reorders each head's rows of
 // q_proj and k_proj so pair (i, i + D/2) lands at (2i, 2i + 1): the same attention scores either way.
 import type { TextConfig } from '../model/config.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { f32ToF16Bits } from '../tensor/dtype.js';
 import type { GgufTypedValue } from './format.js';
+import { GGML_TYPES, type GgmlType } from './ggmlTypes.js';
+import { quantize } from './quantize.js';
+import type { GgufTensorOut } from './writer.js';
 
 /** llama.cpp's name of a canonical `text.` weight, or undefined for a name it has no place for. */
 export function ggufLlamaName(canonical: string): string | undefined {
@@ -73,4 +78,36 @@ export function llamaMetadata(t: TextConfig, name: string): Map<string, GgufType
     ['llama.rope.dimension_count', { type: 'u32', value: t.headDim }],
     ['llama.vocab_size', { type: 'u32', value: t.vocabSize }],
   ]);
+}
+
+/** Tensor types a language model can be written in (1-D weights always stay F32, as llama.cpp keeps norms). */
+export type LlamaWeightType = 'F32' | 'F16' | 'Q8_0' | 'Q4_0';
+
+/**
+ * The language model's weights as GGUF tensors: llama.cpp names, ggml dimension order
+ * (innermost first), q/k rows permuted for its rope, 2-D weights in `type` (F16 where a row does
+ * not fill whole quantisation blocks), 1-D weights F32. Tied embeddings write no `output.weight`
+ * (llama.cpp then uses token_embd).
+ */
+export function llamaTensors(weights: Iterable<readonly [string, Tensor]>, t: TextConfig, type: LlamaWeightType): GgufTensorOut[] {
+  const out: GgufTensorOut[] = [];
+  for (const [canonical, tensor] of weights) {
+    const name = ggufLlamaName(canonical);
+    if (!name) continue;
+    let data = tensor.toArray() as Float32Array;
+    const shape = tensor.shape;
+    if (isRopePermuted(canonical)) data = permuteRopeRows(data, canonical.includes('.q_proj.') ? t.numHeads : t.numKvHeads, shape[1]!);
+    const dims = [...shape].reverse();
+    const wanted: GgmlType = shape.length === 1 ? 'F32' : type;
+    const blocks = GGML_TYPES[wanted].blockElems;
+    const chosen: GgmlType = dims[0]! % blocks === 0 ? wanted : 'F16';
+    out.push({ name, dims, type: chosen, data: encode(chosen, data) });
+  }
+  return out;
+}
+
+function encode(type: GgmlType, x: Float32Array): Uint8Array {
+  if (type === 'F32') return new Uint8Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength));
+  if (type === 'F16') return new Uint8Array(Uint16Array.from(x, f32ToF16Bits).buffer);
+  return quantize(type, x);
 }

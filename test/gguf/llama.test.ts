@@ -1,11 +1,19 @@
 // The llama side of GGUF conversion: names, the rope row permutation (checked against both rope
-// conventions written out here), and the metadata as llama.cpp names it.
+// conventions written out here), the metadata as llama.cpp names it, and a model written and read back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/tensor/random.js';
 import { namedConfig } from '../../src/model/namedConfigs.js';
 import { expectedWeights } from '../../src/model/weightNames.js';
-import { ggufLlamaName, isRopePermuted, llamaMetadata, permuteRopeRows } from '../../src/gguf/llama.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadLlava } from '../../src/model/checkpoint.js';
+import { writeGguf } from '../../src/gguf/writer.js';
+import { readGgufHeader, readGgufTensorBytes } from '../../src/gguf/reader.js';
+import { dequantize } from '../../src/gguf/dequantize.js';
+import { ggufLlamaName, isRopePermuted, llamaMetadata, llamaTensors, permuteRopeRows } from '../../src/gguf/llama.js';
+import { tinyModel } from '../model/fixtures.js';
 
 test('every canonical language-model weight has one llama.cpp name', () => {
   const config = namedConfig('world-small');
@@ -95,4 +103,35 @@ test('llama metadata names the shape as llama.cpp reads it', () => {
   assert.equal(value('llama.attention.head_count_kv'), 4);
   assert.equal(value('llama.rope.dimension_count'), 32);
   assert.equal(value('llama.context_length'), 512);
+});
+
+test('a language model written as GGUF reads back to its weights: exactly in F32, within the format\'s bound in F16 and Q8_0', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llava-gguf-llama-'));
+  const { model, config } = loadLlava(tinyModel('f32-v4').dir);
+  try {
+    const weights = model.namedParameters().map(([n, p]) => [n, p.value] as const);
+    for (const type of ['F32', 'F16', 'Q8_0'] as const) {
+      const path = join(dir, `${type}.gguf`);
+      writeGguf(path, llamaMetadata(config.text, 'tiny'), llamaTensors(weights, config.text, type));
+      const h = readGgufHeader(path);
+      for (const [canonical, tensor] of weights) {
+        const name = ggufLlamaName(canonical);
+        if (!name) continue;
+        const info = h.tensors.find((x) => x.name === name)!;
+        assert.deepEqual(info.dims, [...tensor.shape].reverse(), name);
+        let back = dequantize(info.type, readGgufTensorBytes(h, name), info.elements);
+        if (isRopePermuted(canonical)) back = permuteRopeRows(back, canonical.includes('.q_proj.') ? config.text.numHeads : config.text.numKvHeads, tensor.shape[1]!, true);
+        const want = tensor.toArray() as Float32Array;
+        const amax = Math.max(...want.map(Math.abs));
+        const bound = info.type === 'F32' ? 0 : info.type === 'F16' ? amax * 2 ** -11 : amax / 127 + amax * 2 ** -10;
+        let worst = 0;
+        want.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - back[i]!))));
+        assert.ok(worst <= bound, `${type} ${name}: worst error ${worst} > ${bound}`);
+        if (tensor.shape.length === 1) assert.equal(info.type, 'F32', `${name}: norms stay F32`);
+      }
+    }
+  } finally {
+    model.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
