@@ -84,14 +84,13 @@ interface Prepared {
 }
 
 /** The generation request of one question. */
-async function prepareRequest(pipeline: LlavaPipeline, q: Question, o: AnswerOptions, template: ConversationTemplate | undefined): Promise<Prepared> {
+async function prepareRequest(pipeline: LlavaPipeline, q: Question, ids: number[], o: AnswerOptions): Promise<Prepared> {
   const path = imagePath(q, o.imageFolder);
   const pixels = path
     ? await pipeline.pixelValues(path).catch((e: Error) => {
         throw new Error(`question ${JSON.stringify(q.question_id)}: ${e.message}`);
       })
     : undefined;
-  const ids = questionIds(pipeline, q, o, template);
   const options = pipeline.generateOptions({ temperature: o.temperature, maxNewTokens: o.maxNewTokens }, pipeline.promptPositions(ids));
   return { input: { inputIds: ids, pixelValues: pixels }, options };
 }
@@ -121,9 +120,11 @@ export async function answerQuestions(o: AnswerOptions): Promise<AnswerSummary> 
   const modelId = o.modelId ?? basename(resolve(o.modelDir));
   const template = templateOf(o.template);
   const pipeline = LlavaPipeline.load(o.modelDir, { imageAspect: o.imageAspect, adapter: o.adapter });
-  // Questions of similar prompt length join together, so a batched prefill pads little.
+  // Each question's prompt, tokenized once. Questions of similar prompt length join together,
+  // so a batched prefill pads little.
+  const ids = new Map(ready.map((q) => [q, questionIds(pipeline, q, o, template)]));
   if (o.batchSize > 1) {
-    const positions = new Map(ready.map((q) => [q, pipeline.promptPositions(questionIds(pipeline, q, o, template))]));
+    const positions = new Map([...ids].map(([q, x]) => [q, pipeline.promptPositions(x)]));
     ready.sort((a, b) => positions.get(a)! - positions.get(b)!);
   }
   const appender = new JsonLinesAppender(o.out);
@@ -142,7 +143,7 @@ export async function answerQuestions(o: AnswerOptions): Promise<AnswerSummary> 
   const prefetch = () => {
     while (next < ready.length && lookahead.length < o.batchSize) {
       const question = ready[next++]!;
-      const request = prepareRequest(pipeline, question, o, template);
+      const request = prepareRequest(pipeline, question, ids.get(question)!, o);
       request.catch(() => undefined); // awaited in turn below; this only keeps it from counting as unhandled
       lookahead.push({ question, request });
     }

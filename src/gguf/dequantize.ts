@@ -71,37 +71,31 @@ export function scaleMinK4(b: DataView, byte: number, j: number): [number, numbe
   return [(q(j + 4) & 0x0f) | ((q(j - 4) >> 6) << 4), (q(j + 4) >> 4) | ((q(j) >> 6) << 4)];
 }
 
-/** Q4_K: d, dmin (f16), 12 bytes of 6-bit scales and mins, 128 bytes of nibbles; 8 sub-blocks of 32. */
-const q4_K: Dequantizer = (b, out, at) => {
-  const d = f16(b, 0);
-  const dmin = f16(b, 2);
-  for (let g = 0; g < 4; g++) {
-    // 64 elements: the low nibbles of 32 bytes (sub-block 2g), then their high nibbles (2g + 1).
-    const [s0, m0] = scaleMinK4(b, 4, 2 * g);
-    const [s1, m1] = scaleMinK4(b, 4, 2 * g + 1);
-    for (let l = 0; l < 32; l++) {
-      const q = b.getUint8(16 + 32 * g + l);
-      out[at + 64 * g + l] = d * s0 * (q & 0x0f) - dmin * m0;
-      out[at + 64 * g + 32 + l] = d * s1 * (q >> 4) - dmin * m1;
+/**
+ * Q4_K and Q5_K: d, dmin (f16), 12 bytes of 6-bit scales and mins, then (Q5_K only) 32 bytes of
+ * fifth bits, then 128 bytes of nibbles; 8 sub-blocks of 32. Each group g of 64 elements takes the
+ * low nibbles of 32 bytes (sub-block 2g), then their high nibbles (2g + 1); bit 2g of fifth-bit
+ * byte l belongs to element 64g + l, bit 2g + 1 to element 64g + 32 + l.
+ */
+function kQuant(fifthBits: boolean): Dequantizer {
+  const quants = fifthBits ? 48 : 16;
+  return (b, out, at) => {
+    const d = f16(b, 0);
+    const dmin = f16(b, 2);
+    for (let g = 0; g < 4; g++) {
+      const [s0, m0] = scaleMinK4(b, 4, 2 * g);
+      const [s1, m1] = scaleMinK4(b, 4, 2 * g + 1);
+      for (let l = 0; l < 32; l++) {
+        const q = b.getUint8(quants + 32 * g + l);
+        const h = fifthBits ? b.getUint8(16 + l) : 0;
+        out[at + 64 * g + l] = d * s0 * ((q & 0x0f) + (((h >> (2 * g)) & 1) << 4)) - dmin * m0;
+        out[at + 64 * g + 32 + l] = d * s1 * ((q >> 4) + (((h >> (2 * g + 1)) & 1) << 4)) - dmin * m1;
+      }
     }
-  }
-};
-
-/** Q5_K: as Q4_K plus 32 bytes of fifth bits (bit 2g for the low half of group g, 2g + 1 for the high). */
-const q5_K: Dequantizer = (b, out, at) => {
-  const d = f16(b, 0);
-  const dmin = f16(b, 2);
-  for (let g = 0; g < 4; g++) {
-    const [s0, m0] = scaleMinK4(b, 4, 2 * g);
-    const [s1, m1] = scaleMinK4(b, 4, 2 * g + 1);
-    for (let l = 0; l < 32; l++) {
-      const q = b.getUint8(48 + 32 * g + l);
-      const h = b.getUint8(16 + l);
-      out[at + 64 * g + l] = d * s0 * ((q & 0x0f) + (((h >> (2 * g)) & 1) << 4)) - dmin * m0;
-      out[at + 64 * g + 32 + l] = d * s1 * ((q >> 4) + (((h >> (2 * g + 1)) & 1) << 4)) - dmin * m1;
-    }
-  }
-};
+  };
+}
+const q4_K = kQuant(false);
+const q5_K = kQuant(true);
 
 /** Q6_K: 128 bytes of low nibbles, 64 of 2-bit highs, 16 int8 scales, d (f16); x = d scale (q6 - 32). */
 const q6_K: Dequantizer = (b, out, at) => {

@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { LlavaPipeline } from '../infer/pipeline.js';
 import { MAX_IMAGE_PIXELS } from '../data/constants.js';
-import { Engine } from './engine.js';
+import { CancelledError, Engine } from './engine.js';
 import { ApiError } from './errors.js';
 import { DEFAULT_IMAGE_POLICY, type ImagePolicy } from './images.js';
 import { Metrics } from './metrics.js';
@@ -188,6 +188,6 @@ function toApiError(error: unknown): ApiError {
   const e = error as { statusCode?: number; code?: string; message?: string };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError(413, `request body too large (limit ${e.message?.match(/\d+/)?.[0] ?? 'set by --max-body-mb'} bytes)`, 'invalid_request_error', 'body_too_large');
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return new ApiError(e.statusCode, e.message ?? 'bad request', 'invalid_request_error', e.code ?? null);
-  if (error instanceof Error && error.message === 'request cancelled') return new ApiError(499, 'request cancelled', 'invalid_request_error', 'cancelled');
+  if (error instanceof CancelledError) return new ApiError(499, 'request cancelled', 'invalid_request_error', 'cancelled');
   return new ApiError(500, (error as Error).message ?? 'internal error', 'server_error', 'internal_error');
 }
