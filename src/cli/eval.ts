@@ -36,6 +36,7 @@ interface AnswerFlags {
   skipMissing?: boolean;
   modelId?: string;
   adapter?: string;
+  blind?: boolean;
 }
 
 function registerAnswer(evalCmd: Command): void {
@@ -55,6 +56,7 @@ function registerAnswer(evalCmd: Command): void {
     .option('--skip-missing', 'count and skip questions whose image is missing')
     .option('--model-id <name>', 'model_id written in the answers (default: the model directory name)')
     .option('--adapter <dir>', 'a PEFT LoRA adapter directory to apply')
+    .option('--blind', 'the blind baseline: show a blank image of the mean colour in place of every picture')
     .action(async (f: AnswerFlags) => {
       if (!(EVAL_TEMPLATES as readonly string[]).includes(f.template)) throw new Error(`--template must be one of ${EVAL_TEMPLATES.join(', ')}, got '${f.template}'`);
       const temperature = Number(f.temperature);
@@ -76,6 +78,7 @@ function registerAnswer(evalCmd: Command): void {
         skipMissing: f.skipMissing === true,
         modelId: f.modelId,
         adapter: f.adapter,
+        blind: f.blind === true,
         onProgress: (done, total) => {
           const s = (Date.now() - started) / 1000;
           const rate = done / Math.max(s, 1e-9);
@@ -268,10 +271,11 @@ function registerWorld(evalCmd: Command): void {
       .option('--max-new-tokens <n>', 'answer length limit', '64')
       .option('--batch-size <n>', 'questions per batched forward', '8')
       .option('--image-aspect <how>', 'pad | crop | auto', 'auto')
+      .option('--blind', 'the blind baseline: a blank image of the mean colour in place of every picture'),
   )
-    .action(async (f: { model: string; world: string; out?: string; template: string; maxNewTokens: string; batchSize: string; imageAspect: string } & OutputFlags) => {
+    .action(async (f: { model: string; world: string; out?: string; template: string; maxNewTokens: string; batchSize: string; imageAspect: string; blind?: boolean } & OutputFlags) => {
       if (!(EVAL_TEMPLATES as readonly string[]).includes(f.template)) throw new Error(`--template must be one of ${EVAL_TEMPLATES.join(', ')}, got '${f.template}'`);
-      const outDir = f.out ?? `${f.world.replace(/\/+$/, '')}/eval-${f.model.replace(/\/+$/, '').split('/').at(-1)}`;
+      const outDir = f.out ?? `${f.world.replace(/\/+$/, '')}/eval-${f.model.replace(/\/+$/, '').split('/').at(-1)}${f.blind ? '-blind' : ''}`;
       const r = await evaluateWorld({
         modelDir: f.model,
         worldDir: f.world,
@@ -282,6 +286,7 @@ function registerWorld(evalCmd: Command): void {
         imageAspect: parseImageAspect(f.imageAspect),
         batchSize: int('batch-size', f.batchSize, 1),
         skipMissing: false,
+        blind: f.blind === true,
       });
       finish('world', [formatWorldBenchReport(r.report), `answers: ${r.answersPath}`], r.report, f);
     });

@@ -38,6 +38,11 @@ export interface AnswerOptions {
   /** Names the model in the answer lines (default: the model directory's name). */
   readonly modelId?: string;
   readonly adapter?: string;
+  /**
+   * The blind baseline: every image is replaced by a blank one of the processor's mean colour, so
+   * only the question's wording can inform the answer.
+   */
+  readonly blind?: boolean;
   /** Called after each batch with (answered so far, total to answer). */
   readonly onProgress?: (done: number, total: number) => void;
 }
@@ -87,7 +92,9 @@ interface Prepared {
 async function prepareRequest(pipeline: LlavaPipeline, q: Question, ids: number[], o: AnswerOptions): Promise<Prepared> {
   const path = imagePath(q, o.imageFolder);
   const pixels = path
-    ? await pipeline.pixelValues(path).catch((e: Error) => {
+    ? o.blind
+      ? pipeline.blankPixelValues()
+      : await pipeline.pixelValues(path).catch((e: Error) => {
         throw new Error(`question ${JSON.stringify(q.question_id)}: ${e.message}`);
       })
     : undefined;

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Tensor } from '../tensor/tensor.js';
-import { tensor } from '../tensor/tensor.js';
+import { tensor, zeros } from '../tensor/tensor.js';
 import type { Backend } from '../backend/types.js';
 import { chatMessagesFromTurns, loadChatTemplate, renderChatTemplate, type CompiledChatTemplate } from '../data/chatTemplate.js';
 import { tokenizeWithImages, PLACEHOLDER, type ImageConvention } from '../data/labels.js';
@@ -107,6 +107,15 @@ export class LlavaPipeline {
   async pixelValues(path: string): Promise<Tensor> {
     const px = await preprocessImage(path, this.processor);
     return tensor(px.data, [1, px.channels, px.height, px.width], { backend: this.model.text.embedTokens.value.backend });
+  }
+
+  /**
+   * Pixel values (1, 3, H, W) of a blank image of the processor's mean colour: all zeros after
+   * normalisation. The blind baseline shows the model this in place of every picture.
+   */
+  blankPixelValues(): Tensor {
+    const side = this.loaded.config.vision.imageSize;
+    return zeros([1, 3, side, side], { backend: this.model.text.embedTokens.value.backend });
   }
 
   /** Text of generated ids, special tokens skipped. */

@@ -1,5 +1,5 @@
 // The CLIP vision transformer LLaVA uses as its image encoder (HF CLIPVisionTransformer):
-// patch + class + position embeddings, pre-LN, pre-LN encoder layers, feature layer selection.
+// patch + class + position embeddings, pre-LN, encoder layers (the text tower's too), feature layer selection.
 // Shapes: N images, L patches, S = L + 1 tokens (CLS first), C width, H heads, D = C / H.
 import type { Tensor } from '../tensor/tensor.js';
 import { add } from '../tensor/ops/elementwise.js';
@@ -48,19 +48,31 @@ export class ClipEmbeddings extends SourcedModule {
   }
 }
 
-/** Multi-head self-attention with biased q/k/v/out projections, no mask. */
+/** What an encoder layer reads of its tower's config (the vision and the text tower share the layer). */
+export type ClipEncoderConfig = Pick<VisionConfig, 'hiddenSize' | 'intermediateSize' | 'numHeads' | 'layerNormEps' | 'hiddenAct'>;
+
+/** Options of ClipAttention and ClipEncoderLayer. */
+export interface ClipLayerOptions {
+  /** Each position attends only to itself and earlier ones (the text tower); default false (vision). */
+  readonly causal?: boolean;
+}
+
+/** Multi-head self-attention with biased q/k/v/out projections; no mask, or a causal one. */
 export class ClipAttention extends SourcedModule {
   readonly q: Linear;
   readonly k: Linear;
   readonly v: Linear;
   readonly out: Linear;
+  readonly causal: boolean;
 
   constructor(
     source: WeightSource,
     prefix: string,
-    readonly config: VisionConfig,
+    readonly config: ClipEncoderConfig,
+    options: ClipLayerOptions = {},
   ) {
     super(source, prefix);
+    this.causal = options.causal ?? false;
     const C = config.hiddenSize;
     this.q = this.module('q_proj', new Linear(source, this.child('q_proj'), C, C, true));
     this.k = this.module('k_proj', new Linear(source, this.child('k_proj'), C, C, true));
@@ -74,7 +86,7 @@ export class ClipAttention extends SourcedModule {
       const H = this.config.numHeads;
       const D = C / H;
       const heads = (t: Tensor) => permute(reshape(t, [N, S, H, D]), [0, 2, 1, 3]); // (N, H, S, D)
-      const y = attention(heads(this.q.forward(x)), heads(this.k.forward(x)), heads(this.v.forward(x)));
+      const y = attention(heads(this.q.forward(x)), heads(this.k.forward(x)), heads(this.v.forward(x)), { causal: this.causal });
       return this.out.forward(reshape(permute(y, [0, 2, 1, 3]), [N, S, C]));
     });
   }
@@ -91,11 +103,12 @@ export class ClipEncoderLayer extends SourcedModule {
   constructor(
     source: WeightSource,
     prefix: string,
-    readonly config: VisionConfig,
+    readonly config: ClipEncoderConfig,
+    options: ClipLayerOptions = {},
   ) {
     super(source, prefix);
     const { hiddenSize: C, intermediateSize: M, layerNormEps: eps } = config;
-    this.attn = this.module('self_attn', new ClipAttention(source, this.child('self_attn'), config));
+    this.attn = this.module('self_attn', new ClipAttention(source, this.child('self_attn'), config, options));
     this.ln1 = this.module('layer_norm1', new LayerNorm(source, this.child('layer_norm1'), C, eps));
     const mlp = this.module('mlp', new Group());
     this.fc1 = mlp.add('fc1', new Linear(source, this.child('mlp.fc1'), C, M, true));
