@@ -13,8 +13,10 @@ import { register as trainCmd } from './train.js';
 import { register as build } from './build.js';
 import { register as evalCmd } from './eval.js';
 import { register as serve } from './serve.js';
+import { register as demo } from './demo.js';
+import { register as pretrain } from './pretrain.js';
 
-const COMMANDS: readonly ((program: Command) => void)[] = [doctor, bench, trainText, world, data, build, trainCmd, generate, chat, serve, evalCmd, info];
+const COMMANDS: readonly ((program: Command) => void)[] = [doctor, demo, bench, trainText, world, data, pretrain, build, trainCmd, generate, chat, serve, evalCmd, info];
 
 /** Parses argv and runs the chosen command; exits non-zero with a one-line error on failure. */
 export async function main(argv: readonly string[]): Promise<void> {

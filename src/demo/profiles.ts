@@ -1,0 +1,106 @@
+// The demo's profiles: each pins the world seed, every model size and every step count, so one
+// profile and seed always mean the same run. `quick` is the test suite's, `default` the README's.
+import { parseProjectorType, type VisionConfig, type TextConfig, type ProjectorConfig } from '../model/config.js';
+import { NAMED_CONFIGS } from '../model/namedConfigs.js';
+
+/** The profiles' names. */
+export const DEMO_PROFILES = ['quick', 'default', 'full'] as const;
+export type DemoProfileName = (typeof DEMO_PROFILES)[number];
+
+/** The small CLIP text encoder of stage 0a. */
+export interface ClipTextShape {
+  readonly hiddenSize: number;
+  readonly intermediateSize: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  /** Caption tokens kept (longer captions are cut). */
+  readonly maxPositions: number;
+}
+
+/** One optimisation run: how many steps of how many samples at which peak learning rate. */
+export interface RunShape {
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly lr: number;
+}
+
+/** Everything a demo run is fixed by. */
+export interface DemoProfile {
+  readonly name: DemoProfileName;
+  /** Scenes in the world (split 75/5/20 into train/val/test by the world generator). */
+  readonly worldImages: number;
+  /** Side of the world's images and of the vision tower's input. */
+  readonly imageSize: number;
+  /** The vision tower (stage 0a trains it; LLaVA's stages keep it frozen). */
+  readonly vision: VisionConfig;
+  readonly clipText: ClipTextShape;
+  /** Width of CLIP's shared image-text embedding. */
+  readonly clipProjection: number;
+  readonly clip: RunShape;
+  /** The language model, its vocabulary set from the trained tokenizer. */
+  readonly language: Omit<TextConfig, 'vocabSize' | 'bosTokenId' | 'eosTokenIds'>;
+  readonly lm: RunShape & { readonly seqLen: number };
+  readonly projector: ProjectorConfig;
+  readonly stage1: RunShape;
+  readonly stage2: RunShape;
+  /** World-bench questions per type on the test split. */
+  readonly benchPerType: number;
+  /** Answer length limit in evaluation (world-bench answers are one sentence; descriptions longer). */
+  readonly maxNewTokens: number;
+}
+
+// The default model is the world-small shape (namedConfigs.ts); its vocabulary follows the trained tokenizer.
+const VISION: VisionConfig = NAMED_CONFIGS['world-small'].vision;
+const { vocabSize: _vocab, bosTokenId: _bos, eosTokenIds: _eos, ...LANGUAGE } = NAMED_CONFIGS['world-small'].text;
+/** The quick profile's smaller language model: a quarter of the width-depth product, ~6x cheaper a token. */
+const QUICK_LANGUAGE: DemoProfile['language'] = { ...LANGUAGE, hiddenSize: 128, intermediateSize: 344, numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 32 };
+const CLIP_TEXT: ClipTextShape = { hiddenSize: 128, intermediateSize: 512, numLayers: 2, numHeads: 4, maxPositions: 48 };
+
+const DEFAULT_PROFILE: DemoProfile = {
+  name: 'default',
+  worldImages: 4000,
+  imageSize: 64,
+  vision: VISION,
+  clipText: CLIP_TEXT,
+  clipProjection: 128,
+  clip: { steps: 300, batchSize: 128, lr: 1e-3 },
+  language: LANGUAGE,
+  lm: { steps: 500, batchSize: 16, seqLen: 128, lr: 2e-3 },
+  projector: parseProjectorType('mlp2x_gelu'),
+  stage1: { steps: 90, batchSize: 32, lr: 1e-3 },
+  stage2: { steps: 700, batchSize: 16, lr: 1e-3 },
+  benchPerType: 200,
+  maxNewTokens: 48,
+};
+
+const PROFILES: { readonly [P in DemoProfileName]: DemoProfile } = {
+  quick: {
+    ...DEFAULT_PROFILE,
+    name: 'quick',
+    worldImages: 1600,
+    clip: { steps: 150, batchSize: 32, lr: 2e-3 },
+    language: QUICK_LANGUAGE,
+    lm: { steps: 300, batchSize: 16, seqLen: 128, lr: 3e-3 },
+    stage1: { steps: 30, batchSize: 32, lr: 1e-3 },
+    stage2: { steps: 500, batchSize: 16, lr: 2e-3 },
+    benchPerType: 100,
+    maxNewTokens: 24,
+  },
+  default: DEFAULT_PROFILE,
+  full: {
+    ...DEFAULT_PROFILE,
+    name: 'full',
+    worldImages: 10000,
+    clip: { steps: 1000, batchSize: 128, lr: 1e-3 },
+    lm: { steps: 600, batchSize: 16, seqLen: 128, lr: 2e-3 },
+    stage1: { steps: 230, batchSize: 32, lr: 1e-3 },
+    stage2: { steps: 2000, batchSize: 16, lr: 1e-3 },
+    benchPerType: 500,
+  },
+};
+
+/** A profile by name, with an error listing the known ones. */
+export function demoProfile(name: string): DemoProfile {
+  if (!(DEMO_PROFILES as readonly string[]).includes(name)) throw new Error(`--profile must be one of ${DEMO_PROFILES.join(', ')}, got "${name}"`);
+  return PROFILES[name as DemoProfileName];
+}

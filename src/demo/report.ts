@@ -1,0 +1,158 @@
+// The demo's report: world-bench scores of the model and of the blind baseline turned into the
+// report.json rows (per POPE setting, colour, count, position, description), the acceptance gates,
+// and the pictures (loss curves of every stage, a contact sheet of answers).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BenchQuestion } from '../world/benchmark.js';
+import { POPE_SETTINGS } from '../world/benchmark.js';
+import { COLORS, SHAPES } from '../world/vocabulary.js';
+import { readBenchQuestions, readBenchReplies, readReply, scoreWorldBench, type BenchReply, type TypeScore } from '../eval/worldBench.js';
+import { readMetrics } from '../train/metrics.js';
+import { writeFileAtomic } from '../datagen/store.js';
+import { loadState } from './runState.js';
+import { demoPaths, variantPaths, REPORT_STEP, type DemoOptions, type Variant } from './demo.js';
+import { answerSheetPng, lossCurvesPng, reportMarkdown, validateDemoReport, DEMO_REPORT_TYPES, type DemoReport, type DemoReportType, type LossStage, type TypeRow } from './reportViews.js';
+
+/** The acceptance gates: the model must beat the blind baseline by this many points. */
+export const GATES: { readonly [T in DemoReportType]?: number } = {
+  existence_random: 25,
+  existence_popular: 25,
+  existence_adversarial: 25,
+  color: 25,
+  count: 15,
+  position: 15,
+};
+/** Held-out phrasings must score within this many points of seen ones. */
+export const HELDOUT_GAP = 5;
+/** The blind baseline must sit within this many points of the majority rate. */
+export const BLIND_MAJORITY_GAP = 10;
+
+type Rows = Record<DemoReportType, TypeRow>;
+
+function closedRow(model: TypeScore, blind: TypeScore): TypeRow {
+  return { model: model.accuracy, blind: blind.accuracy, chance: model.chance, majority: model.majority, seen: model.seen.accuracy, heldout: model.heldOut.accuracy, n: model.n };
+}
+
+/** Expected precision and recall of a description naming `k` objects drawn uniformly from every name. */
+function randomDescription(golds: readonly (readonly string[])[], k: number): { precision: number; recall: number } {
+  const names = COLORS.length * SHAPES.length;
+  const meanGold = golds.reduce((s, g) => s + g.length, 0) / Math.max(1, golds.length);
+  return { precision: meanGold / names, recall: Math.min(1, k / names) };
+}
+
+/** The report rows from the questions and the two reply sets. */
+export function reportRows(questions: readonly BenchQuestion[], model: readonly BenchReply[], blind: readonly BenchReply[]): Rows {
+  const score = (qs: readonly BenchQuestion[]) => ({ m: scoreWorldBench(qs, model), b: scoreWorldBench(qs, blind) });
+  const existence = (setting: (typeof POPE_SETTINGS)[number]) => {
+    const { m, b } = score(questions.filter((q) => q.type === 'existence' && q.pope === setting));
+    return closedRow(m.existence, b.existence);
+  };
+  const ofType = (t: BenchQuestion['type']) => score(questions.filter((q) => q.type === t));
+  const color = ofType('color');
+  const count = ofType('count');
+  const position = ofType('position');
+  const detailQs = questions.filter((q) => q.type === 'detail');
+  const { m: dm, b: db } = score(detailQs);
+  const d = dm.detail;
+  const chance = randomDescription(detailQs.map((q) => q.objects ?? []), d.baseline.objects.length);
+  return {
+    existence_random: existence('random'),
+    existence_popular: existence('popular'),
+    existence_adversarial: existence('adversarial'),
+    color: closedRow(color.m.color, color.b.color),
+    count: closedRow(count.m.count, count.b.count),
+    position: closedRow(position.m.position, position.b.position),
+    description_recall: { model: d.recall, blind: db.detail.recall, chance: chance.recall, majority: d.baseline.recall, seen: d.seen.recall, heldout: d.heldOut.recall, n: d.n },
+    description_precision: { model: d.precision, blind: db.detail.precision, chance: chance.precision, majority: d.baseline.precision, seen: d.seen.precision, heldout: d.heldOut.precision, n: d.n },
+  };
+}
+
+function variantRows(o: DemoOptions, v: Variant, questions: readonly BenchQuestion[]): Rows {
+  const V = variantPaths(v, o.out);
+  return reportRows(questions, readBenchReplies(join(V.evalModel, 'answers.jsonl')), readBenchReplies(join(V.evalBlind, 'answers.jsonl')));
+}
+
+/** One line per gate, each saying whether it holds. */
+export function gateLines(types: Rows): { line: string; holds: boolean }[] {
+  const pts = (x: number) => (100 * x).toFixed(1);
+  const out: { line: string; holds: boolean }[] = [];
+  for (const t of DEMO_REPORT_TYPES) {
+    const r = types[t];
+    const need = GATES[t];
+    if (need !== undefined) {
+      const lead = 100 * (r.model - r.blind);
+      out.push({ line: `${t}: model - blind = ${lead.toFixed(1)} points (needs >= ${need})`, holds: lead >= need });
+    }
+    if (t.startsWith('description_')) continue;
+    const gap = 100 * Math.abs(r.seen - r.heldout);
+    out.push({ line: `${t}: seen ${pts(r.seen)}% vs held-out ${pts(r.heldout)}%, gap ${gap.toFixed(1)} points (needs <= ${HELDOUT_GAP})`, holds: gap <= HELDOUT_GAP });
+    const blindGap = 100 * Math.abs(r.blind - r.majority);
+    out.push({ line: `${t}: blind ${pts(r.blind)}% vs majority ${pts(r.majority)}%, gap ${blindGap.toFixed(1)} points (needs <= ${BLIND_MAJORITY_GAP})`, holds: blindGap <= BLIND_MAJORITY_GAP });
+  }
+  return out;
+}
+
+function lossStages(o: DemoOptions): LossStage[] {
+  const P = demoPaths(o.out);
+  const V = variantPaths({ name: 'full recipe', dir: o.out, skipStage1: false, skipStage2: false, projector: o.profile.projector, visionDir: P.clip }, o.out);
+  const jsonl = (path: string) =>
+    existsSync(path)
+      ? readFileSync(path, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as { step: number; loss: number })
+      : [];
+  const trainer = (dir: string) => (existsSync(join(dir, 'metrics.jsonl')) ? readMetrics(join(dir, 'metrics.jsonl')) : []);
+  return [
+    { name: 'stage 0a: CLIP (contrastive)', points: jsonl(join(P.logs, 'clip.jsonl')) },
+    { name: 'stage 0b: LLaMA (next token)', points: jsonl(join(P.logs, 'lm.jsonl')) },
+    { name: 'stage 1: projector (captions)', points: trainer(V.stage1) },
+    { name: 'stage 2: projector + LLM (instructions)', points: trainer(V.stage2) },
+  ].map((s) => ({ name: s.name, points: s.points.map((p) => ({ step: p.step, loss: p.loss })) }));
+}
+
+/** A dozen test questions, two of each kind, for the contact sheet. */
+function sheetQuestions(questions: readonly BenchQuestion[]): BenchQuestion[] {
+  const picks: BenchQuestion[] = [];
+  for (const kind of ['existence:random', 'existence:adversarial', 'color', 'count', 'position', 'detail']) {
+    const [type, pope] = kind.split(':');
+    picks.push(...questions.filter((q) => q.type === type && (pope === undefined || q.pope === pope)).slice(0, 2));
+  }
+  return picks;
+}
+
+/** Writes report.json, report.md, loss.png and answers.png; returns a one-line summary. */
+export async function writeDemoReport(o: DemoOptions, ablations: readonly Variant[]): Promise<string> {
+  const P = demoPaths(o.out);
+  const questions = readBenchQuestions(join(P.world, 'world-bench.jsonl'));
+  const full: Variant = { name: 'full recipe', dir: o.out, skipStage1: false, skipStage2: false, projector: o.profile.projector, visionDir: P.clip };
+  const types = variantRows(o, full, questions);
+  const state = loadState(o.out);
+  const stages = state.finished.filter((f) => f.name !== REPORT_STEP).map((f) => ({ name: f.name, seconds: f.seconds }));
+  const seconds = stages.reduce((s, f) => s + f.seconds, 0);
+  const ran = ablations.filter((v) => existsSync(join(variantPaths(v, o.out).evalBlind, 'answers.jsonl')));
+  const report: DemoReport = validateDemoReport({
+    profile: o.profile.name,
+    seed: o.seed,
+    seconds,
+    types,
+    stages,
+    ...(ran.length > 0 ? { ablations: ran.map((v) => ({ name: v.name, types: variantRows(o, v, questions) })) } : {}),
+  });
+  const gates = gateLines(types);
+  const md = [reportMarkdown(report), '', '## Acceptance gates', '', ...gates.map((g) => `- ${g.holds ? 'holds' : '**fails**'}: ${g.line}`), ''].join('\n');
+  writeFileAtomic(join(o.out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+  writeFileAtomic(join(o.out, 'report.md'), md);
+  await lossCurvesPng(lossStages(o), join(o.out, 'loss.png'));
+  const replies = new Map(readBenchReplies(join(variantPaths(full, o.out).evalModel, 'answers.jsonl')).map((r) => [r.id, r.answer]));
+  await answerSheetPng(
+    sheetQuestions(questions).map((q) => {
+      const answer = replies.get(q.id) ?? '';
+      const truth = q.type === 'detail' ? (q.objects ?? []).join(', ') : q.answer;
+      return { imagePath: join(P.world, q.image), question: q.question, answer, truth, correct: q.type === 'detail' ? undefined : readReply(q, answer) === q.answer };
+    }),
+    join(o.out, 'answers.png'),
+  );
+  const held = gates.filter((g) => g.holds).length;
+  return `${held} of ${gates.length} gates hold; see ${join(o.out, 'report.md')}`;
+}
