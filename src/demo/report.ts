@@ -11,7 +11,8 @@ import { readMetrics } from '../train/metrics.js';
 import { writeFileAtomic } from '../datagen/store.js';
 import { loadState } from './runState.js';
 import { demoPaths, variantPaths, REPORT_STEP, type DemoOptions, type Variant } from './demo.js';
-import { answerSheetPng, lossCurvesPng, reportMarkdown, validateDemoReport, DEMO_REPORT_TYPES, type DemoReport, type DemoReportType, type LossStage, type TypeRow } from './reportViews.js';
+import { answerSheetPng, lossCurvesPng, type LossStage } from './reportPictures.js';
+import { reportMarkdown, validateDemoReport, DEMO_REPORT_TYPES, type DemoReport, type DemoReportType, type TypeRow } from './reportTable.js';
 
 /** The acceptance gates: the model must beat the blind baseline by this many points. */
 export const GATES: { readonly [T in DemoReportType]?: number } = {

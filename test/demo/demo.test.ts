@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { validateDemoReport, type DemoReport } from '../../src/demo/reportViews.js';
+import { validateDemoReport, type DemoReport } from '../../src/demo/reportTable.js';
 
 const llava = (args: readonly string[]) => spawnSync(process.execPath, ['bin/llava.js', ...args], { encoding: 'utf8' });
 

@@ -10,17 +10,12 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import {
   ANSWER_SHEET_GAP,
-  DEMO_REPORT_TYPES,
   answerSheetPng,
   lossCurvesPng,
   lossCurvesSvg,
-  reportMarkdown,
-  validateDemoReport,
   type AnswerItem,
-  type DemoReport,
-  type DemoReportType,
-  type TypeRow,
-} from '../../src/demo/reportViews.js';
+} from '../../src/demo/reportPictures.js';
+import { DEMO_REPORT_TYPES, reportMarkdown, validateDemoReport, type DemoReport, type DemoReportType, type TypeRow } from '../../src/demo/reportTable.js';
 
 function row(model: number, blind: number, n = 100): TypeRow {
   return { model, blind, chance: 0.5, majority: 0.6, seen: Math.min(1, model + 0.02), heldout: Math.max(0, model - 0.02), n };
