@@ -13,14 +13,9 @@ import { openAITeacher } from '../datagen/teachers/openai.js';
 import { evaluateWorld } from '../eval/worldEval.js';
 import { formatWorldBenchReport } from '../eval/worldBench.js';
 import { saveResult, writeReport } from '../eval/report.js';
+import { intFlag } from './flags.js';
 
 const EVAL_TEMPLATES: readonly EvalTemplate[] = ['vicuna_v1', 'llava_v1', 'vicuna_nosys', 'chat'];
-
-function int(flag: string, raw: string, min: number): number {
-  const v = Number(raw);
-  if (raw.trim() === '' || !Number.isInteger(v) || v < min) throw new Error(`--${flag} must be an integer >= ${min}, got '${raw}'`);
-  return v;
-}
 
 interface AnswerFlags {
   model: string;
@@ -71,10 +66,10 @@ function registerAnswer(evalCmd: Command): void {
         out: f.out,
         template: f.template as EvalTemplate,
         temperature,
-        maxNewTokens: int('max-new-tokens', f.maxNewTokens, 1),
+        maxNewTokens: intFlag('max-new-tokens', f.maxNewTokens, 1),
         imageAspect: parseImageAspect(f.imageAspect),
         singlePredPrompt: f.singlePredPrompt === true,
-        batchSize: int('batch-size', f.batchSize, 1),
+        batchSize: intFlag('batch-size', f.batchSize, 1),
         skipMissing: f.skipMissing === true,
         modelId: f.modelId,
         adapter: f.adapter,
@@ -248,8 +243,8 @@ function registerLlavaBench(evalCmd: Command): void {
         answers: f.answers,
         teacher: openAITeacher({ baseURL, model, apiKey: process.env[f.apiKeyEnv], temperature: 0 }),
         outDir: f.out,
-        concurrency: int('concurrency', f.concurrency, 1),
-        timeoutMs: 1000 * int('timeout', f.timeout, 1),
+        concurrency: intFlag('concurrency', f.concurrency, 1),
+        timeoutMs: 1000 * intFlag('timeout', f.timeout, 1),
       });
       const lines = Object.entries(r.scores).map(([k, v]) => `${k.padEnd(8)} relative ${v.relative.toFixed(1)}  (model ${v.model.toFixed(2)} / reference ${v.reference.toFixed(2)}, ${v.n} questions)`);
       if (r.unparseable) lines.push(`judge replies without two scores (asked again): ${r.unparseable}`);
@@ -282,9 +277,9 @@ function registerWorld(evalCmd: Command): void {
         outDir,
         template: f.template as EvalTemplate,
         temperature: 0,
-        maxNewTokens: int('max-new-tokens', f.maxNewTokens, 1),
+        maxNewTokens: intFlag('max-new-tokens', f.maxNewTokens, 1),
         imageAspect: parseImageAspect(f.imageAspect),
-        batchSize: int('batch-size', f.batchSize, 1),
+        batchSize: intFlag('batch-size', f.batchSize, 1),
         skipMissing: false,
         blind: f.blind === true,
       });

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { DEMO_PROFILES, demoProfile, type DemoProfile } from '../demo/profiles.js';
 import { pretrainWorldClip, pretrainWorldLanguageModel, trainWorldTokenizer } from '../demo/foundations.js';
+import { intFlag } from './flags.js';
 
 interface RunFlags {
   world: string;
@@ -15,18 +16,12 @@ interface RunFlags {
   lr?: string;
 }
 
-function int(raw: string, flag: string, min: number): number {
-  const v = Number(raw);
-  if (raw.trim() === '' || !Number.isInteger(v) || v < min) throw new Error(`--${flag} must be an integer >= ${min}, got '${raw}'`);
-  return v;
-}
-
 /** The profile with the run flags that override its step count, batch size and learning rate. */
 function shaped(f: RunFlags, stage: 'clip' | 'lm'): DemoProfile {
   const p = demoProfile(f.profile);
   const lr = f.lr === undefined ? p[stage].lr : Number(f.lr);
   if (!(lr > 0)) throw new Error(`--lr must be a positive number, got '${f.lr}'`);
-  const run = { ...p[stage], steps: f.steps === undefined ? p[stage].steps : int(f.steps, 'steps', 1), batchSize: f.batchSize === undefined ? p[stage].batchSize : int(f.batchSize, 'batch-size', 2), lr };
+  const run = { ...p[stage], steps: f.steps === undefined ? p[stage].steps : intFlag('steps', f.steps, 1), batchSize: f.batchSize === undefined ? p[stage].batchSize : intFlag('batch-size', f.batchSize, 2), lr };
   return { ...p, [stage]: run };
 }
 
@@ -53,7 +48,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output directory (tokenizer.json, tokenizer_config.json)')
     .option('--max-length <n>', 'model_max_length recorded in tokenizer_config.json', '512')
     .action((f: { world: string; instruct: string; out: string; maxLength: string }) => {
-      const t = trainWorldTokenizer({ worldDir: f.world, instructJson: f.instruct, outDir: f.out, maxLength: int(f.maxLength, 'max-length', 8) });
+      const t = trainWorldTokenizer({ worldDir: f.world, instructJson: f.instruct, outDir: f.out, maxLength: intFlag('max-length', f.maxLength, 8) });
       process.stdout.write(`${t.vocabSize} tokens (${t.merges} merges) -> ${f.out}\n`);
     });
   withRunFlags(pretrain.command('clip').description('stage 0a: CLIP contrastive pretraining on image-caption pairs; saves the vision tower as a CLIPVisionModel')).action(async (f: RunFlags) => {
@@ -63,7 +58,7 @@ export function register(program: Command): void {
       tokenizerDir: f.tokenizer,
       outDir: f.out,
       profile: p,
-      seed: int(f.seed, 'seed', 0),
+      seed: intFlag('seed', f.seed, 0),
       onStep: (m) => m.step % every(p.clip.steps) === 0 && process.stdout.write(`step ${m.step}/${p.clip.steps}  loss ${m.loss.toFixed(4)}  in-batch accuracy ${(100 * m.accuracy).toFixed(1)}%  ${m.seconds.toFixed(2)} s\n`),
     });
     process.stdout.write(`${r.images} images; final in-batch accuracy ${(100 * r.finalAccuracy).toFixed(1)}% -> ${f.out}\n`);
@@ -78,7 +73,7 @@ export function register(program: Command): void {
         tokenizerDir: f.tokenizer,
         outDir: f.out,
         profile: p,
-        seed: int(f.seed, 'seed', 0),
+        seed: intFlag('seed', f.seed, 0),
         onStep: (m) => m.step % every(p.lm.steps) === 0 && process.stdout.write(`step ${m.step}/${p.lm.steps}  loss ${m.loss.toFixed(4)}  ${m.seconds.toFixed(2)} s\n`),
       });
       process.stdout.write(`${r.corpusTokens} corpus tokens; final loss ${r.losses.at(-1)!.toFixed(4)} -> ${f.out}\n`);

@@ -2,9 +2,8 @@
 // drawn as SVG and rasterised with sharp; written to a temp file, then renamed.
 
 import sharp from 'sharp';
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeFileAtomicMkdir } from '../world/fileIo.js';
+import { escapeXml } from '../util/xml.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared drawing helpers
@@ -13,16 +12,6 @@ import { dirname } from 'node:path';
 const GLYPH_WIDTH = 0.52;
 const WHITE = { r: 255, g: 255, b: 255 };
 const ELLIPSIS = '…';
-
-/** Escapes text for SVG, dropping characters XML 1.0 cannot hold (a model may emit anything). */
-function escapeXml(s: string): string {
-  return s
-    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '?')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;');
-}
 
 /** Splits text into lines of at most `perLine` characters, breaking long words; more than `maxLines` ends in an ellipsis. */
 function wrap(text: string, perLine: number, maxLines: number): string[] {
@@ -48,19 +37,6 @@ function wrap(text: string, perLine: number, maxLines: number): string[] {
   if (lines.length <= maxLines) return lines;
   const last = lines[maxLines - 1]!;
   return [...lines.slice(0, maxLines - 1), `${last.length < perLine ? last : last.slice(0, perLine - 1)}${ELLIPSIS}`];
-}
-
-/** Writes through a temporary sibling and a rename, so no reader sees half a file; removes the temporary on failure. */
-async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,7 +194,7 @@ export function lossCurvesSvg(stages: readonly LossStage[]): string {
 /** Draws `lossCurvesSvg(stages)` to a PNG at `outPath` (written atomically, folder created). */
 export async function lossCurvesPng(stages: readonly LossStage[], outPath: string): Promise<void> {
   const png = await sharp(Buffer.from(lossCurvesSvg(stages))).png().toBuffer();
-  await writeFileAtomic(outPath, png);
+  writeFileAtomicMkdir(outPath, png);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -336,5 +312,5 @@ export async function answerSheetPng(items: readonly AnswerItem[], outPath: stri
     .composite([...images, { input: svg, left: 0, top: 0 }])
     .png()
     .toBuffer();
-  await writeFileAtomic(outPath, png);
+  writeFileAtomicMkdir(outPath, png);
 }

@@ -1,6 +1,7 @@
 // Stage 0a: CLIP-style contrastive pretraining of a small vision tower from scratch, against a
 // text tower trained with it, on image-caption pairs; the vision half is saved as a HF CLIPVisionModel.
 // Images are decoded once up front into one array; each step copies its batch's rows out of it.
+import { setImmediate } from 'node:timers/promises';
 import type { Backend } from '../backend/types.js';
 import { withBackend } from '../backend/index.js';
 import { Rng } from '../tensor/random.js';
@@ -237,7 +238,7 @@ export async function trainClip(o: ClipTrainOptions): Promise<ClipTrainResult> {
   const accuracies: number[] = [];
   try {
     for (let step = 0; step < o.steps; step++) {
-      await yieldToEventLoop(); // a step runs synchronously; between steps, signals (Ctrl-C) and I/O get their turn
+      await setImmediate(); // a step runs synchronously; between steps, signals (Ctrl-C) and I/O get their turn
       const start = now();
       const batch = sampler.next();
       batch.images.forEach((img, i) => batchPixels.set(pixels.subarray(img * plane, (img + 1) * plane), i * plane));
@@ -282,8 +283,4 @@ function diagonalHits(best: ArrayLike<number>): number {
   let hits = 0;
   for (let i = 0; i < best.length; i++) if (best[i] === i) hits++;
   return hits;
-}
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }

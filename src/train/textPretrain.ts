@@ -1,6 +1,7 @@
 // Stage 0b of the demo: a small LLaMA pretrained from random weights on plain text (the world's
 // captions, descriptions and dialogues), saved as a HF LlamaForCausalLM directory for `llava build`.
 // It stands in for Vicuna, which cannot be downloaded here. Shapes: B rows, T positions, V vocab.
+import { setImmediate } from 'node:timers/promises';
 import type { Backend } from '../backend/types.js';
 import { withBackend } from '../backend/index.js';
 import { Rng } from '../tensor/random.js';
@@ -100,7 +101,7 @@ export async function pretrainLanguageModel(o: TextPretrainOptions): Promise<Tex
   const losses: number[] = [];
   try {
     for (let step = 0; step < o.steps; step++) {
-      await yieldToEventLoop(); // a step runs synchronously; between steps, signals (Ctrl-C) and I/O get their turn
+      await setImmediate(); // a step runs synchronously; between steps, signals (Ctrl-C) and I/O get their turn
       const t0 = performance.now();
       const { inputs, targets } = sampleWindows(stream, B, T, rng);
       const loss = tidy(() => {
@@ -126,8 +127,4 @@ export async function pretrainLanguageModel(o: TextPretrainOptions): Promise<Tex
     optimizer.dispose();
     lm.dispose();
   }
-}
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }

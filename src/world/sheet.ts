@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { LoadedWorld, WorldImage } from './annotations.js';
 import { writeFileAtomicMkdir } from './fileIo.js';
 import { objectName } from './vocabulary.js';
+import { escapeXml } from '../util/xml.js';
 
 /** Options of `drawContactSheet`. */
 export interface SheetOptions {
@@ -28,10 +29,6 @@ const CAPTION_LINES = 3;
 /** Average glyph width of the sans font relative to its size, for wrapping. */
 const GLYPH_WIDTH = 0.56;
 const SHEET_BACKGROUND = { r: 255, g: 255, b: 255 };
-
-function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
 
 function wrap(text: string, width: number, maxLines: number): string[] {
   const perLine = Math.max(8, Math.floor(width / (CAPTION_FONT * GLYPH_WIDTH)));
