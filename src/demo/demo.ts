@@ -77,7 +77,6 @@ export function demoPaths(out: string) {
     llama: join(out, 'llama'),
     logs: join(out, 'logs'),
     model: join(out, 'model'),
-    eval: join(out, 'eval'),
   };
 }
 
@@ -142,18 +141,22 @@ export async function runDemo(o: DemoOptions): Promise<DemoState> {
 function demoSteps(o: DemoOptions): Step[] {
   const P = demoPaths(o.out);
   const p = o.profile;
-  const full: Variant = { name: 'full recipe', dir: o.out, skipStage1: false, skipStage2: false, projector: p.projector, visionDir: P.clip };
   const steps: Step[] = [
     { name: 'world', command: `llava world generate --n ${p.worldImages} --size ${p.imageSize} --seed ${o.seed} --out ${P.world} && llava world bench --in ${P.world} --per-type ${p.benchPerType}`, run: () => worldStep(o) },
     { name: 'data', command: `llava data generate --input ${P.world} --format world --teacher symbolic && llava data export && llava data pretrain-pairs`, run: () => dataStep(o) },
     { name: 'tokenizer', command: `llava pretrain tokenizer --world ${P.world} --instruct ${P.instruct} --out ${P.tokenizer}`, run: () => tokenizerStep(o) },
     { name: 'clip', command: `llava pretrain clip --world ${P.world} --tokenizer ${P.tokenizer} --out ${P.clip} --profile ${p.name} --seed ${o.seed}   # stage 0a: ${p.clip.steps} steps of ${p.clip.batchSize} pairs`, run: () => clipStep(o) },
     { name: 'lm', command: `llava pretrain lm --world ${P.world} --instruct ${P.instruct} --tokenizer ${P.tokenizer} --out ${P.llama} --profile ${p.name} --seed ${o.seed}   # stage 0b: ${p.lm.steps} steps of ${p.lm.batchSize}x${p.lm.seqLen} tokens`, run: () => lmStep(o) },
-    ...variantSteps(o, full),
+    ...variantSteps(o, fullRecipe(o)),
   ];
   if (o.ablations) for (const v of ablationVariants(o)) steps.push(...variantSteps(o, v));
   steps.push({ name: REPORT_STEP, command: `report.json, report.md, loss.png, answers.png in ${o.out}`, run: () => writeDemoReport(o, ablationVariants(o)) });
   return steps;
+}
+
+/** The recipe as the profile gives it: its pieces in DIR itself, its model DIR/model. */
+export function fullRecipe(o: Pick<DemoOptions, 'out' | 'profile'>): Variant {
+  return { name: 'full recipe', dir: o.out, skipStage1: false, skipStage2: false, projector: o.profile.projector, visionDir: demoPaths(o.out).clip };
 }
 
 /** The paper's table in miniature: each row one change from the full recipe. */
@@ -324,13 +327,12 @@ async function stageStep(o: DemoOptions, v: Variant, stage: 1 | 2): Promise<stri
 async function evalStep(o: DemoOptions, v: Variant): Promise<string> {
   const P = demoPaths(o.out);
   const V = variantPaths(v, o.out);
-  const modelDir = V.model;
   const out: string[] = [];
   for (const blind of [false, true]) {
     const dir = blind ? V.evalBlind : V.evalModel;
     const tmp = freshTemp(dir);
     const r = await evaluateWorld({
-      modelDir,
+      modelDir: V.model,
       worldDir: P.world,
       outDir: tmp,
       template: DEMO_TEMPLATE,

@@ -1,7 +1,7 @@
 // The demo's report: world-bench scores of the model and of the blind baseline turned into the
 // report.json rows (per POPE setting, colour, count, position, description), the acceptance gates,
 // and the pictures (loss curves of every stage, a contact sheet of answers).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchQuestion } from '../world/benchmark.js';
 import { POPE_SETTINGS } from '../world/benchmark.js';
@@ -10,7 +10,7 @@ import { readBenchQuestions, readBenchReplies, readReply, scoreWorldBench, type 
 import { readMetrics } from '../train/metrics.js';
 import { writeFileAtomic } from '../datagen/store.js';
 import { loadState } from './runState.js';
-import { demoPaths, variantPaths, REPORT_STEP, type DemoOptions, type Variant } from './demo.js';
+import { demoPaths, fullRecipe, variantPaths, REPORT_STEP, type DemoOptions, type Variant } from './demo.js';
 import { answerSheetPng, lossCurvesPng, type LossStage } from './reportPictures.js';
 import { reportMarkdown, validateDemoReport, DEMO_REPORT_TYPES, type DemoReport, type DemoReportType, type TypeRow } from './reportTable.js';
 
@@ -43,34 +43,36 @@ function randomDescription(golds: readonly (readonly string[])[], k: number): { 
 
 /** The report rows from the questions and the two reply sets. */
 export function reportRows(questions: readonly BenchQuestion[], model: readonly BenchReply[], blind: readonly BenchReply[]): Rows {
-  const score = (qs: readonly BenchQuestion[]) => ({ m: scoreWorldBench(qs, model), b: scoreWorldBench(qs, blind) });
+  const m = scoreWorldBench(questions, model);
+  const b = scoreWorldBench(questions, blind);
+  // The report splits existence by POPE setting; every other type is scored over all its questions.
   const existence = (setting: (typeof POPE_SETTINGS)[number]) => {
-    const { m, b } = score(questions.filter((q) => q.type === 'existence' && q.pope === setting));
-    return closedRow(m.existence, b.existence);
+    const qs = questions.filter((q) => q.type === 'existence' && q.pope === setting);
+    return closedRow(scoreWorldBench(qs, model).existence, scoreWorldBench(qs, blind).existence);
   };
-  const ofType = (t: BenchQuestion['type']) => score(questions.filter((q) => q.type === t));
-  const color = ofType('color');
-  const count = ofType('count');
-  const position = ofType('position');
-  const detailQs = questions.filter((q) => q.type === 'detail');
-  const { m: dm, b: db } = score(detailQs);
-  const d = dm.detail;
-  const chance = randomDescription(detailQs.map((q) => q.objects ?? []), d.baseline.objects.length);
+  const d = m.detail;
+  const chance = randomDescription(questions.filter((q) => q.type === 'detail').map((q) => q.objects ?? []), d.baseline.objects.length);
   return {
     existence_random: existence('random'),
     existence_popular: existence('popular'),
     existence_adversarial: existence('adversarial'),
-    color: closedRow(color.m.color, color.b.color),
-    count: closedRow(count.m.count, count.b.count),
-    position: closedRow(position.m.position, position.b.position),
-    description_recall: { model: d.recall, blind: db.detail.recall, chance: chance.recall, majority: d.baseline.recall, seen: d.seen.recall, heldout: d.heldOut.recall, n: d.n },
-    description_precision: { model: d.precision, blind: db.detail.precision, chance: chance.precision, majority: d.baseline.precision, seen: d.seen.precision, heldout: d.heldOut.precision, n: d.n },
+    color: closedRow(m.color, b.color),
+    count: closedRow(m.count, b.count),
+    position: closedRow(m.position, b.position),
+    description_recall: { model: d.recall, blind: b.detail.recall, chance: chance.recall, majority: d.baseline.recall, seen: d.seen.recall, heldout: d.heldOut.recall, n: d.n },
+    description_precision: { model: d.precision, blind: b.detail.precision, chance: chance.precision, majority: d.baseline.precision, seen: d.seen.precision, heldout: d.heldOut.precision, n: d.n },
   };
 }
 
-function variantRows(o: DemoOptions, v: Variant, questions: readonly BenchQuestion[]): Rows {
+/** A variant's answers with and without the picture. */
+function variantReplies(o: DemoOptions, v: Variant): { model: BenchReply[]; blind: BenchReply[] } {
   const V = variantPaths(v, o.out);
-  return reportRows(questions, readBenchReplies(join(V.evalModel, 'answers.jsonl')), readBenchReplies(join(V.evalBlind, 'answers.jsonl')));
+  return { model: readBenchReplies(join(V.evalModel, 'answers.jsonl')), blind: readBenchReplies(join(V.evalBlind, 'answers.jsonl')) };
+}
+
+function variantRows(o: DemoOptions, v: Variant, questions: readonly BenchQuestion[]): Rows {
+  const r = variantReplies(o, v);
+  return reportRows(questions, r.model, r.blind);
 }
 
 /** One line per gate, each saying whether it holds. */
@@ -95,20 +97,14 @@ export function gateLines(types: Rows): { line: string; holds: boolean }[] {
 
 function lossStages(o: DemoOptions): LossStage[] {
   const P = demoPaths(o.out);
-  const V = variantPaths({ name: 'full recipe', dir: o.out, skipStage1: false, skipStage2: false, projector: o.profile.projector, visionDir: P.clip }, o.out);
-  const jsonl = (path: string) =>
-    existsSync(path)
-      ? readFileSync(path, 'utf8')
-          .split('\n')
-          .filter((l) => l.trim() !== '')
-          .map((l) => JSON.parse(l) as { step: number; loss: number })
-      : [];
-  const trainer = (dir: string) => (existsSync(join(dir, 'metrics.jsonl')) ? readMetrics(join(dir, 'metrics.jsonl')) : []);
+  const V = variantPaths(fullRecipe(o), o.out);
+  // Stage 0's logs and the trainer's metrics.jsonl are the same kind of step log.
+  const steps = (path: string) => (existsSync(path) ? readMetrics(path) : []);
   return [
-    { name: 'stage 0a: CLIP (contrastive)', points: jsonl(join(P.logs, 'clip.jsonl')) },
-    { name: 'stage 0b: LLaMA (next token)', points: jsonl(join(P.logs, 'lm.jsonl')) },
-    { name: 'stage 1: projector (captions)', points: trainer(V.stage1) },
-    { name: 'stage 2: projector + LLM (instructions)', points: trainer(V.stage2) },
+    { name: 'stage 0a: CLIP (contrastive)', points: steps(join(P.logs, 'clip.jsonl')) },
+    { name: 'stage 0b: LLaMA (next token)', points: steps(join(P.logs, 'lm.jsonl')) },
+    { name: 'stage 1: projector (captions)', points: steps(join(V.stage1, 'metrics.jsonl')) },
+    { name: 'stage 2: projector + LLM (instructions)', points: steps(join(V.stage2, 'metrics.jsonl')) },
   ].map((s) => ({ name: s.name, points: s.points.map((p) => ({ step: p.step, loss: p.loss })) }));
 }
 
@@ -126,8 +122,8 @@ function sheetQuestions(questions: readonly BenchQuestion[]): BenchQuestion[] {
 export async function writeDemoReport(o: DemoOptions, ablations: readonly Variant[]): Promise<string> {
   const P = demoPaths(o.out);
   const questions = readBenchQuestions(join(P.world, 'world-bench.jsonl'));
-  const full: Variant = { name: 'full recipe', dir: o.out, skipStage1: false, skipStage2: false, projector: o.profile.projector, visionDir: P.clip };
-  const types = variantRows(o, full, questions);
+  const full = variantReplies(o, fullRecipe(o));
+  const types = reportRows(questions, full.model, full.blind);
   const state = loadState(o.out);
   const stages = state.finished.filter((f) => f.name !== REPORT_STEP).map((f) => ({ name: f.name, seconds: f.seconds }));
   const seconds = stages.reduce((s, f) => s + f.seconds, 0);
@@ -145,7 +141,7 @@ export async function writeDemoReport(o: DemoOptions, ablations: readonly Varian
   writeFileAtomic(join(o.out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   writeFileAtomic(join(o.out, 'report.md'), md);
   await lossCurvesPng(lossStages(o), join(o.out, 'loss.png'));
-  const replies = new Map(readBenchReplies(join(variantPaths(full, o.out).evalModel, 'answers.jsonl')).map((r) => [r.id, r.answer]));
+  const replies = new Map(full.model.map((r) => [r.id, r.answer]));
   await answerSheetPng(
     sheetQuestions(questions).map((q) => {
       const answer = replies.get(q.id) ?? '';
