@@ -36,6 +36,11 @@ const withRunFlags = (cmd: Command): Command =>
     .option('--batch-size <n>', "samples per step (default: the profile's)")
     .option('--lr <x>', "peak learning rate (default: the profile's)");
 
+/** The region term's part of a step line, when it runs. */
+function regionText(m: { regionLoss?: number; regionAccuracy?: number }): string {
+  return m.regionLoss === undefined ? '' : `  region loss ${m.regionLoss.toFixed(4)}  region accuracy ${(100 * m.regionAccuracy!).toFixed(1)}%`;
+}
+
 const every = (total: number) => Math.max(1, Math.round(total / 20));
 
 export function register(program: Command): void {
@@ -51,18 +56,23 @@ export function register(program: Command): void {
       const t = trainWorldTokenizer({ worldDir: f.world, instructJson: f.instruct, outDir: f.out, maxLength: intFlag('max-length', f.maxLength, 8) });
       process.stdout.write(`${t.vocabSize} tokens (${t.merges} merges) -> ${f.out}\n`);
     });
-  withRunFlags(pretrain.command('clip').description('stage 0a: CLIP contrastive pretraining on image-caption pairs; saves the vision tower as a CLIPVisionModel')).action(async (f: RunFlags) => {
-    const p = shaped(f, 'clip');
-    const r = await pretrainWorldClip({
-      worldDir: f.world,
-      tokenizerDir: f.tokenizer,
-      outDir: f.out,
-      profile: p,
-      seed: intFlag('seed', f.seed, 0),
-      onStep: (m) => m.step % every(p.clip.steps) === 0 && process.stdout.write(`step ${m.step}/${p.clip.steps}  loss ${m.loss.toFixed(4)}  in-batch accuracy ${(100 * m.accuracy).toFixed(1)}%  ${m.seconds.toFixed(2)} s\n`),
+  withRunFlags(pretrain.command('clip').description('stage 0a: CLIP contrastive pretraining on image-caption pairs; saves the vision tower as a CLIPVisionModel'))
+    .option('--region-weight <x>', "weight of the region-phrase term on the world's boxes (0: off; default: the profile's)")
+    .action(async (f: RunFlags & { regionWeight?: string }) => {
+      const shape = shaped(f, 'clip');
+      const regionWeight = f.regionWeight === undefined ? shape.clip.regionWeight : Number(f.regionWeight);
+      if (!(regionWeight >= 0)) throw new Error(`--region-weight must be a number >= 0, got '${f.regionWeight}'`);
+      const p = { ...shape, clip: { ...shape.clip, regionWeight } };
+      const r = await pretrainWorldClip({
+        worldDir: f.world,
+        tokenizerDir: f.tokenizer,
+        outDir: f.out,
+        profile: p,
+        seed: intFlag('seed', f.seed, 0),
+        onStep: (m) => m.step % every(p.clip.steps) === 0 && process.stdout.write(`step ${m.step}/${p.clip.steps}  loss ${m.loss.toFixed(4)}  in-batch accuracy ${(100 * m.accuracy).toFixed(1)}%${regionText(m)}  ${m.seconds.toFixed(2)} s\n`),
+      });
+      process.stdout.write(`${r.images} images; final in-batch accuracy ${(100 * r.finalAccuracy).toFixed(1)}% -> ${f.out}\n`);
     });
-    process.stdout.write(`${r.images} images; final in-batch accuracy ${(100 * r.finalAccuracy).toFixed(1)}% -> ${f.out}\n`);
-  });
   withRunFlags(pretrain.command('lm').description('stage 0b: LLaMA next-token pretraining on the world text; saves a LlamaForCausalLM with the tokenizer'))
     .requiredOption('--instruct <file.json>', 'instruction data whose dialogues join the corpus')
     .action(async (f: RunFlags & { instruct: string }) => {

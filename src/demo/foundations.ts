@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { readImageRecords } from '../datagen/inputs.js';
 import { trainBpeTokenizer, writeTrainedTokenizer, type TrainedTokenizer } from '../data/tokenizerTrain.js';
 import { LlavaTokenizer } from '../data/tokenizer.js';
-import { trainClip, type ClipTrainResult, type ContrastiveStepMetrics } from '../train/contrastive.js';
+import { trainClip, type ClipTrainResult, type ContrastiveStepMetrics, type ImageRegion } from '../train/contrastive.js';
+import type { ImageRecord } from '../datagen/types.js';
 import { pretrainLanguageModel, type PretrainStep, type TextPretrainResult } from '../train/textPretrain.js';
 import { VOCAB_PAD_MULTIPLE } from '../model/compose.js';
 import { captionTexts, dialogueTexts } from './corpus.js';
@@ -48,11 +49,23 @@ interface StageZeroOptions<M> {
   readonly onStep?: (m: M) => void;
 }
 
+/** Each image's objects as regions named by colour and shape ("red circle"). */
+function worldRegions(worldDir: string, records: readonly ImageRecord[]): Map<string, ImageRegion[]> {
+  return new Map(records.map((r) => [join(worldDir, r.image), r.instances.map((i) => ({ box: i.bbox, phrase: [i.attributes?.color, i.category].filter(Boolean).join(' ') }))]));
+}
+
+/** The hidden state LLaVA's projector reads (vision_feature_layer -2): the region term shapes it. */
+function regionLayer(p: DemoProfile): number {
+  return p.vision.numLayers - 1;
+}
+
 /** Stage 0a: CLIP on the train split's image-caption pairs; the vision tower saved as a CLIPVisionModel in outDir. */
 export function pretrainWorldClip(o: StageZeroOptions<ContrastiveStepMetrics>): Promise<ClipTrainResult> {
   const p = o.profile;
   const records = readImageRecords({ format: 'world', files: [o.worldDir], split: 'train' });
+  const regionTerm = p.clip.regionWeight > 0 ? { byImage: worldRegions(o.worldDir, records), weight: p.clip.regionWeight, layer: regionLayer(p) } : undefined;
   return trainClip({
+    regions: regionTerm,
     pairs: records.flatMap((r) => r.captions.map((caption) => ({ image: join(o.worldDir, r.image), caption }))),
     tokenizer: LlavaTokenizer.fromDir(o.tokenizerDir, { addImageToken: false }),
     vision: p.vision,

@@ -36,7 +36,8 @@ export interface DemoProfile {
   readonly clipText: ClipTextShape;
   /** Width of CLIP's shared image-text embedding. */
   readonly clipProjection: number;
-  readonly clip: RunShape;
+  /** Stage 0a; regionWeight > 0 adds the region-phrase term on the world's boxes. */
+  readonly clip: RunShape & { readonly regionWeight: number };
   /** The language model, its vocabulary set from the trained tokenizer. */
   readonly language: Omit<TextConfig, 'vocabSize' | 'bosTokenId' | 'eosTokenIds'>;
   readonly lm: RunShape & { readonly seqLen: number };
@@ -63,7 +64,7 @@ const DEFAULT_PROFILE: DemoProfile = {
   vision: VISION,
   clipText: CLIP_TEXT,
   clipProjection: 128,
-  clip: { steps: 300, batchSize: 128, lr: 1e-3 },
+  clip: { steps: 300, batchSize: 128, lr: 1e-3, regionWeight: 1 },
   language: LANGUAGE,
   lm: { steps: 500, batchSize: 16, seqLen: 128, lr: 2e-3 },
   projector: parseProjectorType('mlp2x_gelu'),
@@ -78,7 +79,7 @@ const PROFILES: { readonly [P in DemoProfileName]: DemoProfile } = {
     ...DEFAULT_PROFILE,
     name: 'quick',
     worldImages: 1600,
-    clip: { steps: 150, batchSize: 32, lr: 2e-3 },
+    clip: { steps: 150, batchSize: 32, lr: 1e-3, regionWeight: 1 },
     language: QUICK_LANGUAGE,
     lm: { steps: 300, batchSize: 16, seqLen: 128, lr: 3e-3 },
     stage1: { steps: 30, batchSize: 32, lr: 1e-3 },
@@ -91,7 +92,7 @@ const PROFILES: { readonly [P in DemoProfileName]: DemoProfile } = {
     ...DEFAULT_PROFILE,
     name: 'full',
     worldImages: 10000,
-    clip: { steps: 1000, batchSize: 128, lr: 1e-3 },
+    clip: { steps: 1000, batchSize: 128, lr: 1e-3, regionWeight: 1 },
     lm: { steps: 600, batchSize: 16, seqLen: 128, lr: 2e-3 },
     stage1: { steps: 230, batchSize: 32, lr: 1e-3 },
     stage2: { steps: 2000, batchSize: 16, lr: 1e-3 },

@@ -38,6 +38,19 @@ export interface ClipOutput {
   readonly loss: Tensor;
 }
 
+/**
+ * The boxed objects of a batch: each region's mean over the patch tokens inside its box, and the
+ * phrase ("red circle") it must be closest to among the batch's distinct phrases.
+ */
+export interface RegionBatch {
+  /** (R, N * S) row-major: region r's weight on token s of image n (1/k over its k patches). */
+  readonly pooling: Float32Array;
+  /** The batch's distinct phrases as token rows. */
+  readonly phrases: TextBatch;
+  /** R indices into phrases. */
+  readonly targets: readonly number[];
+}
+
 /** The dual encoder under HF CLIPModel's parameter names (vision_model.*, text_model.*, ...). */
 export class ClipModel extends Module {
   readonly vision: ClipVisionTransformer;
@@ -77,6 +90,33 @@ export class ClipModel extends Module {
   /** Logits and loss of N pairs, pair i being image i with caption i. */
   forward(pixels: Tensor, batch: TextBatch): ClipOutput {
     return tidy(() => contrastiveLoss(this.imageEmbeds(pixels), this.textEmbeds(batch), this.logitScale.value));
+  }
+
+  /**
+   * The image-caption loss plus the region-phrase loss over one pass of the vision tower.
+   * Regions are pooled from hidden state `regionLayer` (the one LLaVA's projector reads), so
+   * what tells a circle from a star is learned in the patch tokens LLaVA sees, not only in CLS.
+   */
+  forwardWithRegions(pixels: Tensor, batch: TextBatch, regions: RegionBatch, regionLayer: number): ClipOutput & { readonly regionLoss: Tensor; readonly regionLogits: Tensor } {
+    return tidy(() => {
+      const L = this.config.vision.numLayers;
+      if (!Number.isInteger(regionLayer) || regionLayer < 1 || regionLayer > L) throw new Error(`clip: region layer ${regionLayer} is not one of 1..${L}`);
+      const tap = this.vision.hiddenState(pixels, regionLayer); // (N, S, C)
+      let h = tap;
+      for (let i = regionLayer; i < L; i++) h = this.vision.layers.items[i]!.forward(h);
+      const cls = reshape(narrow(h, 1, 0, 1), [h.dim(0), h.dim(2)]);
+      const images = this.visualProjection.forward(this.vision.postLayerNorm!.forward(cls));
+      const pairs = contrastiveLoss(images, this.textEmbeds(batch), this.logitScale.value);
+      const [N, S, C] = tap.shape as [number, number, number];
+      const pool = tensor(regions.pooling, [regions.targets.length, N * S], { backend: pixels.backend });
+      const pooled = matmul(pool, reshape(tap, [N * S, C])); // (R, C)
+      const regionEmbeds = this.visualProjection.forward(this.vision.postLayerNorm!.forward(pooled));
+      const phraseEmbeds = this.textEmbeds(regions.phrases);
+      const regionLogits = mul(matmul(normalizeRows(regionEmbeds), transpose(normalizeRows(phraseEmbeds))), exp(this.logitScale.value));
+      const targets = tensor(Int32Array.from(regions.targets), [regions.targets.length], { dtype: 'i32', backend: pixels.backend });
+      const regionLoss = crossEntropy(regionLogits, targets);
+      return { ...pairs, regionLoss, regionLogits };
+    });
   }
 
   /** Clips the learned logit scale to at most ln(100) (after each optimiser step, as CLIP does). */

@@ -17,7 +17,8 @@ import { parseImageProcessorConfig, preprocessImage, type ImageProcessorConfig }
 import type { LlavaTokenizer } from '../data/tokenizer.js';
 import type { VisionConfig } from '../model/config.js';
 import { clipPreprocessorJson } from '../model/compose.js';
-import { ClipModel, clipInitWeights, type ClipModelConfig } from '../model/clipModel.js';
+import { ClipModel, clipInitWeights, type ClipModelConfig, type RegionBatch } from '../model/clipModel.js';
+import { add, mul } from '../tensor/ops/elementwise.js';
 import { CLIP_TEXT_DEFAULTS, padRows, type ClipTextConfig, type TextBatch } from '../model/clipText.js';
 import { saveClipVisionModel, type SaveDtype } from '../model/hfStandalone.js';
 import { pick, shuffled } from '../world/sampling.js';
@@ -26,6 +27,22 @@ import { pick, shuffled } from '../world/sampling.js';
 export interface ImageCaption {
   readonly image: string;
   readonly caption: string;
+}
+
+/** A boxed object of an image and the phrase naming it; the box in 0..1 of the image the tower sees whole (square). */
+export interface ImageRegion {
+  readonly box: readonly [number, number, number, number];
+  readonly phrase: string;
+}
+
+/** The region-phrase term: boxed objects pooled from the patch tokens, matched to their phrases. */
+export interface RegionTermOptions {
+  /** Regions of each image path (images without an entry have none). */
+  readonly byImage: ReadonlyMap<string, readonly ImageRegion[]>;
+  /** Weight of the region loss beside the image-caption loss. */
+  readonly weight: number;
+  /** Hidden state the regions are pooled from (1..numLayers): the one LLaVA's projector will read. */
+  readonly layer: number;
 }
 
 /** What each step reports. */
@@ -39,6 +56,9 @@ export interface ContrastiveStepMetrics {
   readonly seconds: number;
   /** Share of the batch's images whose most similar caption is their own (chance: 1 / batch). */
   readonly accuracy: number;
+  /** With a region term: its loss and the share of regions whose nearest phrase is their own. */
+  readonly regionLoss?: number;
+  readonly regionAccuracy?: number;
 }
 
 /** The text tower's shape; the vocabulary defaults to the tokenizer's, norm and activation to CLIP's. */
@@ -63,6 +83,8 @@ export interface ClipTrainOptions {
   readonly weightDecay: number;
   /** Global gradient-norm clip (default 1). */
   readonly maxGradNorm?: number;
+  /** Adds the region-phrase term (boxes pooled from patch tokens against phrases of the text tower). */
+  readonly regions?: RegionTermOptions;
   /** Seeds the weights, the epoch order and the caption picked per image. */
   readonly seed: number;
   /** The CLIPVisionModel directory written at the end (replaced if present). */
@@ -185,6 +207,9 @@ function checkOptions(o: ClipTrainOptions, text: ClipTextConfig, images: number)
   if (images < o.batchSize) throw new Error(`stage 0a: ${images} distinct images cannot fill a batch of ${o.batchSize}`);
   if (o.tokenizer.vocabSize > text.vocabSize) throw new Error(`stage 0a: the tokenizer has ${o.tokenizer.vocabSize} ids, the text tower embeds ${text.vocabSize}`);
   if (text.maxPositions < 2) throw new Error(`stage 0a: text maxPositions ${text.maxPositions} leaves no room for a caption and its EOS`);
+  const r = o.regions;
+  if (r && !(r.weight >= 0)) throw new Error(`stage 0a: the region weight must be a number >= 0, got ${r.weight}`);
+  if (r && (!Number.isInteger(r.layer) || r.layer < 1 || r.layer > o.vision.numLayers)) throw new Error(`stage 0a: the region layer must be one of 1..${o.vision.numLayers}, got ${r.layer}`);
 }
 
 function now(): number {
@@ -197,14 +222,63 @@ function modelConfig(o: Pick<ClipTrainOptions, 'tokenizer' | 'vision' | 'text' |
   return { vision: o.vision, text, projectionDim: o.projectionDim };
 }
 
-/** One optimiser step's forward and backward: the loss and the in-batch image->text accuracy. */
-function lossAndGrads(model: ClipModel, pixels: Tensor, text: TextBatch): { loss: number; accuracy: number } {
+/** What one step's forward and backward measured. */
+interface StepLoss {
+  readonly loss: number;
+  readonly accuracy: number;
+  readonly regionLoss?: number;
+  readonly regionAccuracy?: number;
+}
+
+/** One optimiser step's forward and backward: the losses and the in-batch accuracies. */
+function lossAndGrads(model: ClipModel, pixels: Tensor, text: TextBatch, regions?: { batch: RegionBatch; weight: number; layer: number }): StepLoss {
   return tidy(() => {
-    const out = model.forward(pixels, text);
-    backward(out.loss);
+    if (!regions || regions.batch.targets.length === 0) {
+      const out = model.forward(pixels, text);
+      backward(out.loss);
+      const best = argmax(out.logitsPerImage, -1).toArray();
+      return { loss: out.loss.item(), accuracy: diagonalHits(best) / best.length };
+    }
+    const out = model.forwardWithRegions(pixels, text, regions.batch, regions.layer);
+    backward(add(out.loss, mul(out.regionLoss, regions.weight)));
     const best = argmax(out.logitsPerImage, -1).toArray();
-    return { loss: out.loss.item(), accuracy: diagonalHits(best) / best.length };
+    const nearest = argmax(out.regionLogits, -1).toArray();
+    const regionHits = regions.batch.targets.filter((t, r) => nearest[r] === t).length;
+    return { loss: out.loss.item(), accuracy: diagonalHits(best) / best.length, regionLoss: out.regionLoss.item(), regionAccuracy: regionHits / regions.batch.targets.length };
   });
+}
+
+/** Token indices (CLS at 0) of the patches whose centres lie in the box, or the one holding its centre. */
+export function patchesInBox(box: ImageRegion['box'], grid: number): number[] {
+  const [x0, y0, x1, y1] = box;
+  const out: number[] = [];
+  for (let gy = 0; gy < grid; gy++) {
+    const cy = (gy + 0.5) / grid;
+    if (cy < y0 || cy > y1) continue;
+    for (let gx = 0; gx < grid; gx++) {
+      const cx = (gx + 0.5) / grid;
+      if (cx >= x0 && cx <= x1) out.push(1 + gy * grid + gx);
+    }
+  }
+  if (out.length > 0) return out;
+  const clampCell = (v: number): number => Math.min(grid - 1, Math.max(0, Math.floor(v * grid)));
+  return [1 + clampCell((y0 + y1) / 2) * grid + clampCell((x0 + x1) / 2)];
+}
+
+/** The batch's regions: their pooling rows over the (N, S) tokens and their phrases, deduplicated. */
+function regionBatch(regions: readonly (readonly ImageRegion[])[], grid: number, rows: CaptionRows, padId: number): RegionBatch {
+  const tokens = 1 + grid * grid;
+  const all = regions.flatMap((list, image) => list.map((r) => ({ image, r })));
+  const pooling = new Float32Array(all.length * regions.length * tokens);
+  const phraseIndex = new Map<string, number>();
+  const targets = all.map(({ image, r }, k) => {
+    const patches = patchesInBox(r.box, grid);
+    for (const t of patches) pooling[k * regions.length * tokens + image * tokens + t] = 1 / patches.length;
+    let index = phraseIndex.get(r.phrase);
+    if (index === undefined) phraseIndex.set(r.phrase, (index = phraseIndex.size));
+    return index;
+  });
+  return { pooling, phrases: padRows([...phraseIndex.keys()].map((p) => rows.row(p)), padId), targets };
 }
 
 /** Trains a CLIP model from scratch on the pairs and saves its vision tower to outDir. */
@@ -217,6 +291,7 @@ export async function trainClip(o: ClipTrainOptions): Promise<ClipTrainResult> {
   checkOptions(o, config.text, data.paths.length);
   const rows = new CaptionRows(o.tokenizer, config.text.maxPositions, eosId);
   const side = o.vision.imageSize;
+  const grid = side / o.vision.patchSize;
   const t0 = now();
   const pixels = await decodeAll(data.paths, parseImageProcessorConfig(clipPreprocessorJson(side)), side);
   log(`stage 0a: ${data.paths.length} images (${o.pairs.length} captions) decoded in ${(now() - t0).toFixed(1)} s`);
@@ -243,7 +318,13 @@ export async function trainClip(o: ClipTrainOptions): Promise<ClipTrainResult> {
       const batch = sampler.next();
       batch.images.forEach((img, i) => batchPixels.set(pixels.subarray(img * plane, (img + 1) * plane), i * plane));
       const text = padRows(batch.captions.map((c) => rows.row(c)), padId);
-      const { loss, accuracy } = tidy(() => lossAndGrads(model, tensor(batchPixels, [o.batchSize, 3, side, side], { backend }), text));
+      const regions = o.regions && {
+        batch: regionBatch(batch.images.map((i) => o.regions!.byImage.get(data.paths[i]!) ?? []), grid, rows, padId),
+        weight: o.regions.weight,
+        layer: o.regions.layer,
+      };
+      const measured = tidy(() => lossAndGrads(model, tensor(batchPixels, [o.batchSize, 3, side, side], { backend }), text, regions));
+      const { loss, accuracy } = measured;
       if (!Number.isFinite(loss)) throw new Error(`stage 0a: loss is ${loss} at step ${step + 1}`);
       clipGradNorm(params, o.maxGradNorm ?? DEFAULT_MAX_GRAD_NORM);
       optimizer.lr = schedule(step);
@@ -252,7 +333,7 @@ export async function trainClip(o: ClipTrainOptions): Promise<ClipTrainResult> {
       model.clampLogitScale();
       losses.push(loss);
       accuracies.push(accuracy);
-      o.onStep?.({ step: step + 1, loss, lr: optimizer.lr, seconds: now() - start, accuracy });
+      o.onStep?.({ step: step + 1, loss, lr: optimizer.lr, seconds: now() - start, accuracy, regionLoss: measured.regionLoss, regionAccuracy: measured.regionAccuracy });
     }
     await saveClipVisionModel(model.vision, o.vision, o.outDir, o.saveDtype);
     log(`stage 0a: saved the vision tower to ${o.outDir}`);

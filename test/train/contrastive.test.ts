@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng, randn } from '../../src/tensor/index.js';
+import { Rng, randn, tensor } from '../../src/tensor/index.js';
 import { randomWeights } from '../../src/nn/layers.js';
 import { DEFAULT_PROJECTOR_CONFIG, DEFAULT_TEXT_CONFIG, DEFAULT_VISION_CONFIG, type LlavaConfig, type VisionConfig } from '../../src/model/config.js';
 import { ClipTextTransformer, CLIP_TEXT_DEFAULTS, padRows, type ClipTextConfig } from '../../src/model/clipText.js';
@@ -14,7 +14,7 @@ import { expectedWeights } from '../../src/model/weightNames.js';
 import { readSafetensorsHeader } from '../../src/model/safetensors.js';
 import { LlavaTokenizer } from '../../src/data/tokenizer.js';
 import { generateWorld, loadWorld } from '../../src/world/index.js';
-import { trainClip, type ClipTrainOptions } from '../../src/train/contrastive.js';
+import { patchesInBox, trainClip, type ClipTrainOptions } from '../../src/train/contrastive.js';
 
 const TEXT: ClipTextConfig = { ...CLIP_TEXT_DEFAULTS, vocabSize: 40, hiddenSize: 16, intermediateSize: 32, numLayers: 2, numHeads: 2, maxPositions: 12 };
 const VISION: VisionConfig = { ...DEFAULT_VISION_CONFIG, imageSize: 16, patchSize: 8, hiddenSize: 16, intermediateSize: 32, numLayers: 2, numHeads: 2 };
@@ -149,6 +149,91 @@ test('a small run on a generated world learns, repeats bit for bit, and saves a 
     assert.deepEqual([config.image_size, config.patch_size, config.hidden_size, config.num_hidden_layers], [32, 8, 32, 2]);
     const processor = JSON.parse(readFileSync(join(options.outDir, 'preprocessor_config.json'), 'utf8')) as { crop_size: unknown };
     assert.deepEqual(processor.crop_size, { height: 32, width: 32 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('region pooling takes the patches whose centres lie in the box, or the one holding a box too small for any', () => {
+  // A 4x4 grid: token 1 + row * 4 + column (CLS is token 0).
+  assert.deepEqual(patchesInBox([0, 0, 0.5, 1], 4), [1, 2, 5, 6, 9, 10, 13, 14]);
+  assert.deepEqual(patchesInBox([0.3, 0.55, 0.45, 0.7], 4), [1 + 2 * 4 + 1]);
+  assert.deepEqual(patchesInBox([0.9, 0.9, 1, 1], 4), [16]);
+});
+
+test('the region loss is the cross-entropy of box-pooled, projected patch tokens against the batch phrases', () => {
+  const model = new ClipModel(clipInitWeights(new Rng(11), TINY), TINY);
+  const grid = VISION.imageSize / VISION.patchSize; // 2: five tokens an image
+  const pixels = randn([2, 3, 16, 16], new Rng(12));
+  const captions = padRows([[3, 4, 2], [5, 2]]);
+  // Three regions: image 0's left column, image 1's top-right patch, image 1 whole; phrases 0, 1, 0.
+  const pooling = new Float32Array(3 * 2 * 5);
+  for (const t of patchesInBox([0, 0, 0.5, 1], grid)) pooling[0 * 10 + 0 * 5 + t] = 0.5;
+  pooling[1 * 10 + 1 * 5 + 2] = 1;
+  for (const t of [1, 2, 3, 4]) pooling[2 * 10 + 1 * 5 + t] = 0.25;
+  const regions = { pooling, phrases: padRows([[6, 7, 2], [8, 2]]), targets: [0, 1, 0] };
+  const out = model.forwardWithRegions(pixels, captions, regions, 1);
+  assert.ok(Math.abs(out.loss.item() - model.forward(pixels, captions).loss.item()) < 1e-5, 'the pair loss is forward()\'s');
+
+  const C = VISION.hiddenSize;
+  const h = model.vision.hiddenState(pixels, 1).toArray(); // (2, 5, C)
+  const pooled = new Float32Array(3 * C);
+  for (let r = 0; r < 3; r++) for (let k = 0; k < 10; k++) for (let c = 0; c < C; c++) pooled[r * C + c]! += pooling[r * 10 + k]! * h[k * C + c]!;
+  const regionEmbeds = model.visualProjection.forward(model.vision.postLayerNorm!.forward(tensor(pooled, [3, C]))).toArray();
+  const phraseEmbeds = model.textEmbeds(regions.phrases).toArray();
+  const E = TINY.projectionDim;
+  const unit = (m: ArrayLike<number>, i: number) => {
+    const row = Array.from(m).slice(i * E, (i + 1) * E);
+    const norm = Math.hypot(...row);
+    return row.map((x) => x / norm);
+  };
+  const scale = Math.exp(LOGIT_SCALE_INIT);
+  let loss = 0;
+  for (let r = 0; r < 3; r++) {
+    const logits = [0, 1].map((j) => scale * unit(regionEmbeds, r).reduce((s, x, k) => s + x * unit(phraseEmbeds, j)[k]!, 0));
+    const logSum = Math.log(logits.reduce((s, l) => s + Math.exp(l), 0));
+    loss += (logSum - logits[regions.targets[r]!]!) / 3;
+  }
+  assert.ok(Math.abs(out.regionLoss.item() - loss) < 1e-4 * (1 + loss), `region loss ${out.regionLoss.item()} vs ${loss}`);
+  assert.throws(() => model.forwardWithRegions(pixels, captions, regions, 3), /region layer 3 is not one of 1\.\.2/);
+  model.dispose();
+});
+
+test('with the region term on the world boxes, regions learn their phrases and the caption loss still falls', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'llava-clip-regions-'));
+  try {
+    const worldDir = join(dir, 'world');
+    await generateWorld({ n: 200, size: 32, seed: 2, out: worldDir, workers: 0 });
+    const images = [...loadWorld(worldDir).images.values()];
+    const pairs = images.flatMap((im) => im.captions.map((caption) => ({ image: join(worldDir, im.fileName), caption })));
+    const byImage = new Map(images.map((im) => [join(worldDir, im.fileName), im.objects.map((o) => ({ box: [o.box.x0, o.box.y0, o.box.x1, o.box.y1] as const, phrase: `${o.color} ${o.shape}` }))]));
+    const vision: VisionConfig = { ...DEFAULT_VISION_CONFIG, imageSize: 32, patchSize: 8, hiddenSize: 32, intermediateSize: 128, numLayers: 2, numHeads: 2 };
+    const steps: { regionLoss?: number; regionAccuracy?: number }[] = [];
+    const run = await trainClip({
+      pairs,
+      tokenizer: wordTokenizer([...pairs.map((p) => p.caption), ...[...byImage.values()].flat().map((r) => r.phrase)]),
+      vision,
+      text: { hiddenSize: 32, intermediateSize: 128, numLayers: 2, numHeads: 2, maxPositions: 32 },
+      projectionDim: 64,
+      steps: 120,
+      batchSize: 32,
+      lr: 2e-3,
+      warmupSteps: 10,
+      weightDecay: 0.1,
+      seed: 1,
+      regions: { byImage, weight: 1, layer: 1 },
+      outDir: join(dir, 'clip'),
+      onStep: (m) => steps.push(m),
+    });
+    const regionLosses = steps.map((m) => m.regionLoss!);
+    const [first, last] = [mean(regionLosses.slice(0, 10)), mean(regionLosses.slice(-20))];
+    const accuracy = mean(steps.slice(-20).map((m) => m.regionAccuracy!));
+    t.diagnostic(`region loss ${first.toFixed(3)} -> ${last.toFixed(3)}, region accuracy ${(100 * accuracy).toFixed(0)}%; caption loss ${mean(run.losses.slice(0, 10)).toFixed(3)} -> ${mean(run.losses.slice(-20)).toFixed(3)}`);
+    assert.ok(steps.every((m) => Number.isFinite(m.regionLoss) && m.regionAccuracy! >= 0 && m.regionAccuracy! <= 1));
+    assert.ok(last < first - 0.5, `region loss only went from ${first} to ${last}`);
+    assert.ok(accuracy >= 0.3, `region accuracy ${accuracy}: the regions did not learn their phrases`);
+    assert.ok(mean(run.losses.slice(-20)) < mean(run.losses.slice(0, 10)) - 0.3, 'the caption loss did not fall');
+    await assert.rejects(trainClip({ pairs, tokenizer: wordTokenizer(pairs.map((p) => p.caption)), vision, text: { hiddenSize: 32, intermediateSize: 128, numLayers: 2, numHeads: 2, maxPositions: 32 }, projectionDim: 64, steps: 1, batchSize: 32, lr: 1e-3, warmupSteps: 0, weightDecay: 0, seed: 1, regions: { byImage, weight: 1, layer: 3 }, outDir: join(dir, 'bad') }), /region layer must be one of 1\.\.2, got 3/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -209,12 +209,12 @@ const ASKERS: { readonly [K in QuestionKind]: (c: AskContext) => QA | undefined 
 };
 
 /**
- * How often complex reasoning asks each kind. Conversations (from captions) mostly ask about
- * objects that are there, so true negatives and positions get more weight here.
+ * How often complex reasoning asks each kind. Objects that are there and objects that are not
+ * are asked equally often, so the answer to an existence question is never its prior.
  */
 const KIND_WEIGHTS: { readonly [K in QuestionKind]: number } = {
-  exists: 1,
-  absent: 3,
+  exists: 2,
+  absent: 2,
   color: 2,
   count: 2,
   'wrong-count': 1,
