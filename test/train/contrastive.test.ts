@@ -102,14 +102,22 @@ function wordTokenizer(captions: readonly string[]): LlavaTokenizer {
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** The small runs' vision tower: 32 px, 8 px patches, two layers. */
+const WORLD_VISION: VisionConfig = { ...DEFAULT_VISION_CONFIG, imageSize: 32, patchSize: 8, hiddenSize: 32, intermediateSize: 128, numLayers: 2, numHeads: 2 };
+
+/** A generated 32 px world in dir/world: its images and every image-caption pair. */
+async function worldPairs(dir: string, n: number, seed: number) {
+  const worldDir = join(dir, 'world');
+  await generateWorld({ n, size: 32, seed, out: worldDir, workers: 0 });
+  const images = [...loadWorld(worldDir).images.values()].map((im) => ({ ...im, path: join(worldDir, im.fileName) }));
+  return { images, pairs: images.flatMap((im) => im.captions.map((caption) => ({ image: im.path, caption }))) };
+}
+
 test('a small run on a generated world learns, repeats bit for bit, and saves a CLIPVisionModel llava can load', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'llava-clip-'));
   try {
-    const worldDir = join(dir, 'world');
-    await generateWorld({ n: 300, size: 32, seed: 1, out: worldDir, workers: 0 });
-    const images = [...loadWorld(worldDir).images.values()];
-    const pairs = images.flatMap((im) => im.captions.map((caption) => ({ image: join(worldDir, im.fileName), caption })));
-    const vision: VisionConfig = { ...DEFAULT_VISION_CONFIG, imageSize: 32, patchSize: 8, hiddenSize: 32, intermediateSize: 128, numLayers: 2, numHeads: 2 };
+    const { pairs } = await worldPairs(dir, 300, 1);
+    const vision = WORLD_VISION;
     const options: ClipTrainOptions = {
       pairs,
       tokenizer: wordTokenizer(pairs.map((p) => p.caption)),
@@ -202,12 +210,9 @@ test('the region loss is the cross-entropy of box-pooled, projected patch tokens
 test('with the region term on the world boxes, regions learn their phrases and the caption loss still falls', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'llava-clip-regions-'));
   try {
-    const worldDir = join(dir, 'world');
-    await generateWorld({ n: 200, size: 32, seed: 2, out: worldDir, workers: 0 });
-    const images = [...loadWorld(worldDir).images.values()];
-    const pairs = images.flatMap((im) => im.captions.map((caption) => ({ image: join(worldDir, im.fileName), caption })));
-    const byImage = new Map(images.map((im) => [join(worldDir, im.fileName), im.objects.map((o) => ({ box: [o.box.x0, o.box.y0, o.box.x1, o.box.y1] as const, phrase: `${o.color} ${o.shape}` }))]));
-    const vision: VisionConfig = { ...DEFAULT_VISION_CONFIG, imageSize: 32, patchSize: 8, hiddenSize: 32, intermediateSize: 128, numLayers: 2, numHeads: 2 };
+    const { images, pairs } = await worldPairs(dir, 200, 2);
+    const byImage = new Map(images.map((im) => [im.path, im.objects.map((o) => ({ box: [o.box.x0, o.box.y0, o.box.x1, o.box.y1] as const, phrase: `${o.color} ${o.shape}` }))]));
+    const vision = WORLD_VISION;
     const steps: { regionLoss?: number; regionAccuracy?: number }[] = [];
     const run = await trainClip({
       pairs,
