@@ -75,11 +75,17 @@ export class ClipModel extends Module {
 
   /** Image embeddings (N, E): the projected post-LayerNormed CLS state of the last layer. */
   imageEmbeds(pixels: Tensor): Tensor {
-    return tidy(() => {
-      const h = this.vision.hiddenState(pixels, this.config.vision.numLayers); // (N, S, C)
-      const cls = reshape(narrow(h, 1, 0, 1), [h.dim(0), h.dim(2)]); // (N, C)
-      return this.visualProjection.forward(this.vision.postLayerNorm!.forward(cls));
-    });
+    return tidy(() => this.embedCls(this.vision.hiddenState(pixels, this.config.vision.numLayers)));
+  }
+
+  /** The embedding of the CLS token of last-layer states h (N, S, C): (N, E). */
+  private embedCls(h: Tensor): Tensor {
+    return tidy(() => this.embedVisual(reshape(narrow(h, 1, 0, 1), [h.dim(0), h.dim(2)])));
+  }
+
+  /** Tower states (M, C) into the shared space: post_layernorm, then the visual projection. */
+  private embedVisual(x: Tensor): Tensor {
+    return tidy(() => this.visualProjection.forward(this.vision.postLayerNorm!.forward(x)));
   }
 
   /** Caption embeddings (N, E): the projected state at each row's EOS. */
@@ -104,15 +110,11 @@ export class ClipModel extends Module {
       const tap = this.vision.hiddenState(pixels, regionLayer); // (N, S, C)
       let h = tap;
       for (let i = regionLayer; i < L; i++) h = this.vision.layers.items[i]!.forward(h);
-      const cls = reshape(narrow(h, 1, 0, 1), [h.dim(0), h.dim(2)]);
-      const images = this.visualProjection.forward(this.vision.postLayerNorm!.forward(cls));
-      const pairs = contrastiveLoss(images, this.textEmbeds(batch), this.logitScale.value);
+      const pairs = contrastiveLoss(this.embedCls(h), this.textEmbeds(batch), this.logitScale.value);
       const [N, S, C] = tap.shape as [number, number, number];
       const pool = tensor(regions.pooling, [regions.targets.length, N * S], { backend: pixels.backend });
-      const pooled = matmul(pool, reshape(tap, [N * S, C])); // (R, C)
-      const regionEmbeds = this.visualProjection.forward(this.vision.postLayerNorm!.forward(pooled));
-      const phraseEmbeds = this.textEmbeds(regions.phrases);
-      const regionLogits = mul(matmul(normalizeRows(regionEmbeds), transpose(normalizeRows(phraseEmbeds))), exp(this.logitScale.value));
+      const regionEmbeds = this.embedVisual(matmul(pool, reshape(tap, [N * S, C]))); // (R, E)
+      const regionLogits = scaledCosine(regionEmbeds, this.textEmbeds(regions.phrases), this.logitScale.value);
       const targets = tensor(Int32Array.from(regions.targets), [regions.targets.length], { dtype: 'i32', backend: pixels.backend });
       const regionLoss = crossEntropy(regionLogits, targets);
       return { ...pairs, regionLoss, regionLogits };
@@ -131,6 +133,11 @@ function normalizeRows(x: Tensor): Tensor {
   return tidy(() => mul(x, rsqrt(sumSquares(x, -1, true))));
 }
 
+/** exp(logitScale) * the cosine similarity of every row of a (M, E) with every row of b (K, E): (M, K). */
+function scaledCosine(a: Tensor, b: Tensor, logitScale: Tensor): Tensor {
+  return tidy(() => mul(matmul(normalizeRows(a), transpose(normalizeRows(b))), exp(logitScale)));
+}
+
 /**
  * CLIP's loss from unnormalised embeddings image (N, E), text (N, E) and the logit scale (scalar):
  * logits = exp(scale) * norm(image) @ norm(text)^T; loss = (CE(logits, i) + CE(logits^T, i)) / 2.
@@ -139,8 +146,7 @@ export function contrastiveLoss(imageEmbeds: Tensor, textEmbeds: Tensor, logitSc
   return tidy(() => {
     const N = imageEmbeds.dim(0);
     if (textEmbeds.dim(0) !== N) throw new Error(`contrastive loss: ${N} images but ${textEmbeds.dim(0)} captions`);
-    const similarity = matmul(normalizeRows(imageEmbeds), transpose(normalizeRows(textEmbeds))); // (N, N)
-    const logitsPerImage = mul(similarity, exp(logitScale));
+    const logitsPerImage = scaledCosine(imageEmbeds, textEmbeds, logitScale); // (N, N)
     const targets = tensor(Int32Array.from({ length: N }, (_, i) => i), [N], { dtype: 'i32', backend: imageEmbeds.backend });
     const imageToText = crossEntropy(logitsPerImage, targets);
     const textToImage = crossEntropy(transpose(logitsPerImage), targets);

@@ -17,7 +17,7 @@ import { parseImageProcessorConfig, preprocessImage, type ImageProcessorConfig }
 import type { LlavaTokenizer } from '../data/tokenizer.js';
 import type { VisionConfig } from '../model/config.js';
 import { clipPreprocessorJson } from '../model/compose.js';
-import { ClipModel, clipInitWeights, type ClipModelConfig, type RegionBatch } from '../model/clipModel.js';
+import { ClipModel, clipInitWeights, type ClipModelConfig, type ClipOutput, type RegionBatch } from '../model/clipModel.js';
 import { add, mul } from '../tensor/ops/elementwise.js';
 import { CLIP_TEXT_DEFAULTS, padRows, type ClipTextConfig, type TextBatch } from '../model/clipText.js';
 import { saveClipVisionModel, type SaveDtype } from '../model/hfStandalone.js';
@@ -223,29 +223,28 @@ function modelConfig(o: Pick<ClipTrainOptions, 'tokenizer' | 'vision' | 'text' |
 }
 
 /** What one step's forward and backward measured. */
-interface StepLoss {
-  readonly loss: number;
-  readonly accuracy: number;
-  readonly regionLoss?: number;
-  readonly regionAccuracy?: number;
-}
+type StepLoss = Pick<ContrastiveStepMetrics, 'loss' | 'accuracy' | 'regionLoss' | 'regionAccuracy'>;
 
 /** One optimiser step's forward and backward: the losses and the in-batch accuracies. */
-function lossAndGrads(model: ClipModel, pixels: Tensor, text: TextBatch, regions?: { batch: RegionBatch; weight: number; layer: number }): StepLoss {
+function lossAndGrads(model: ClipModel, pixels: Tensor, text: TextBatch, term?: RegionTermOptions, regions?: RegionBatch): StepLoss {
   return tidy(() => {
-    if (!regions || regions.batch.targets.length === 0) {
+    if (!term || !regions || regions.targets.length === 0) {
       const out = model.forward(pixels, text);
       backward(out.loss);
-      const best = argmax(out.logitsPerImage, -1).toArray();
-      return { loss: out.loss.item(), accuracy: diagonalHits(best) / best.length };
+      return pairMetrics(out);
     }
-    const out = model.forwardWithRegions(pixels, text, regions.batch, regions.layer);
-    backward(add(out.loss, mul(out.regionLoss, regions.weight)));
-    const best = argmax(out.logitsPerImage, -1).toArray();
+    const out = model.forwardWithRegions(pixels, text, regions, term.layer);
+    backward(add(out.loss, mul(out.regionLoss, term.weight)));
     const nearest = argmax(out.regionLogits, -1).toArray();
-    const regionHits = regions.batch.targets.filter((t, r) => nearest[r] === t).length;
-    return { loss: out.loss.item(), accuracy: diagonalHits(best) / best.length, regionLoss: out.regionLoss.item(), regionAccuracy: regionHits / regions.batch.targets.length };
+    const hits = regions.targets.filter((t, r) => nearest[r] === t).length;
+    return { ...pairMetrics(out), regionLoss: out.regionLoss.item(), regionAccuracy: hits / regions.targets.length };
   });
+}
+
+/** The image-caption loss and the share of images whose nearest caption is their own. */
+function pairMetrics(out: ClipOutput): StepLoss {
+  const best = argmax(out.logitsPerImage, -1).toArray();
+  return { loss: out.loss.item(), accuracy: diagonalHits(best) / best.length };
 }
 
 /** Token indices (CLS at 0) of the patches whose centres lie in the box, or the one holding its centre. */
@@ -318,12 +317,9 @@ export async function trainClip(o: ClipTrainOptions): Promise<ClipTrainResult> {
       const batch = sampler.next();
       batch.images.forEach((img, i) => batchPixels.set(pixels.subarray(img * plane, (img + 1) * plane), i * plane));
       const text = padRows(batch.captions.map((c) => rows.row(c)), padId);
-      const regions = o.regions && {
-        batch: regionBatch(batch.images.map((i) => o.regions!.byImage.get(data.paths[i]!) ?? []), grid, rows, padId),
-        weight: o.regions.weight,
-        layer: o.regions.layer,
-      };
-      const measured = tidy(() => lossAndGrads(model, tensor(batchPixels, [o.batchSize, 3, side, side], { backend }), text, regions));
+      const term = o.regions;
+      const regions = term && regionBatch(batch.images.map((i) => term.byImage.get(data.paths[i]!) ?? []), grid, rows, padId);
+      const measured = tidy(() => lossAndGrads(model, tensor(batchPixels, [o.batchSize, 3, side, side], { backend }), text, term, regions));
       const { loss, accuracy } = measured;
       if (!Number.isFinite(loss)) throw new Error(`stage 0a: loss is ${loss} at step ${step + 1}`);
       clipGradNorm(params, o.maxGradNorm ?? DEFAULT_MAX_GRAD_NORM);
@@ -333,7 +329,7 @@ export async function trainClip(o: ClipTrainOptions): Promise<ClipTrainResult> {
       model.clampLogitScale();
       losses.push(loss);
       accuracies.push(accuracy);
-      o.onStep?.({ step: step + 1, loss, lr: optimizer.lr, seconds: now() - start, accuracy, regionLoss: measured.regionLoss, regionAccuracy: measured.regionAccuracy });
+      o.onStep?.({ step: step + 1, ...measured, lr: optimizer.lr, seconds: now() - start });
     }
     await saveClipVisionModel(model.vision, o.vision, o.outDir, o.saveDtype);
     log(`stage 0a: saved the vision tower to ${o.outDir}`);
