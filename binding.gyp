@@ -19,7 +19,9 @@
         "native/gemm.cpp",
         "native/gemm_blas.cpp",
         "native/gemm_kernel.cpp",
-        "native/gemm_small.cpp"
+        "native/gemm_small.cpp",
+        "native/gemm_quant.cpp",
+        "native/quant.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -1,6 +1,7 @@
-// Native dtype conversions (f32, bf16, f16, i32 in every direction) and fill: contiguous
-// spans split over the pool, with vectorised f16 blocks.
+// Native dtype conversions (f32, bf16, f16, i32 in every direction; quantised blocks to f32) and
+// fill: contiguous spans split over the pool, with vectorised f16 blocks.
 #include "common.h"
+#include "quant.h"
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -13,6 +14,8 @@ namespace {
 
 // Below this many elements a kernel runs on the calling thread (thread wake-up costs more).
 constexpr int64_t kGrain = 16384;
+// Blocks per task of a dequantising cast at least.
+constexpr int64_t kBlockGrain = 256;
 // Plain fills are cheap per element: split them more coarsely.
 constexpr int64_t kCopyGrain = 65536;
 
@@ -98,8 +101,19 @@ bool cast_from(DType dst_dtype, int64_t n, const void* src, void* dst) {
     case BF16: cast_typed<S, BF16>(n, src, dst); return true;
     case F16: cast_typed<S, F16>(n, src, dst); return true;
     case I32: cast_typed<S, I32>(n, src, dst); return true;
+    default: return false;
   }
-  return false;
+}
+
+// n values (whole blocks) of a block format to f32: the blocks split over the pool.
+bool dequantize(DType sd, int64_t n, const void* src, float* dst) {
+  const QuantBlock b = quant_block(sd);
+  if (n % b.elems != 0) return false;
+  const auto* s = static_cast<const uint8_t*>(src);
+  parallel_for(n / b.elems, kBlockGrain, [&](int64_t b0, int64_t b1, int) {
+    dequantize_row(sd, s + b0 * b.bytes, dst + b0 * b.elems, (b1 - b0) * b.elems);
+  });
+  return true;
 }
 
 // cast(n, src, srcDtype, dst, dstDtype)
@@ -108,12 +122,18 @@ Napi::Value Cast(const Napi::CallbackInfo& info) {
   const DType sd = DType(i64(info, 2)), dd = DType(i64(info, 4));
   const void* src = ptr<void>(info, 1);
   void* dst = ptr<void>(info, 3);
+  if (is_quant(sd)) {
+    if (dd != F32) fail(info.Env(), "cast: quantised blocks convert to f32 only");
+    else if (!dequantize(sd, n, src, static_cast<float*>(dst))) fail(info.Env(), "cast: quantised values must fill whole blocks");
+    return info.Env().Undefined();
+  }
   bool ok = false;
   switch (sd) {
     case F32: ok = cast_from<F32>(dd, n, src, dst); break;
     case BF16: ok = cast_from<BF16>(dd, n, src, dst); break;
     case F16: ok = cast_from<F16>(dd, n, src, dst); break;
     case I32: ok = cast_from<I32>(dd, n, src, dst); break;
+    default: break;
   }
   if (!ok) fail(info.Env(), "cast: unknown dtype code");
   return info.Env().Undefined();

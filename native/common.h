@@ -9,8 +9,12 @@
 
 namespace llava {
 
-// Storage dtypes; values match src/tensor/dtype.ts DTYPE_CODE.
-enum DType : int { F32 = 0, BF16 = 1, F16 = 2, I32 = 3 };
+// Storage dtypes; values match src/tensor/dtype.ts DTYPE_CODE. Q* are ggml's block formats
+// (native/quant.h), which only quantised weights use.
+enum DType : int {
+  F32 = 0, BF16 = 1, F16 = 2, I32 = 3,
+  Q4_0 = 10, Q4_1 = 11, Q5_0 = 12, Q5_1 = 13, Q8_0 = 14, Q4_K = 15, Q5_K = 16, Q6_K = 17,
+};
 
 inline float bf16_to_f32(uint16_t h) {
   uint32_t u = uint32_t(h) << 16;

@@ -1,6 +1,7 @@
-// Native embedding lookup (weights f32/bf16/f16 widened to f32) and its backward, a
-// scatter-add into dweight whose order is fixed: columns split over threads, rows in order.
+// Native embedding lookup (weights f32/bf16/f16 widened to f32, quantised rows dequantised) and its
+// backward, a scatter-add into dweight whose order is fixed: columns split over threads, rows in order.
 #include "common.h"
+#include "quant.h"
 #include <algorithm>
 #include <string>
 
@@ -23,6 +24,14 @@ void gather_rows(int64_t n, int64_t dim, const T* weight, const int32_t* ids, fl
   });
 }
 
+// Rows of a quantised table (each dim / block blocks) dequantised into out.
+void gather_quant_rows(int64_t n, int64_t dim, DType dt, const uint8_t* weight, const int32_t* ids, float* out) {
+  const int64_t row_bytes = quant_row_bytes(dt, dim);
+  parallel_for(n, std::max<int64_t>(1, kGrain / std::max<int64_t>(dim, 1)), [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; t++) dequantize_row(dt, weight + int64_t(ids[t]) * row_bytes, out + t * dim, dim);
+  });
+}
+
 // embedding(n, dim, vocab, weight, weightDtype, ids, out): out (n, dim) = weight[ids] as f32.
 Napi::Value Embedding(const Napi::CallbackInfo& info) {
   const int64_t n = i64(info, 0), dim = i64(info, 1), vocab = i64(info, 2);
@@ -38,6 +47,11 @@ Napi::Value Embedding(const Napi::CallbackInfo& info) {
                            .c_str());
       return info.Env().Undefined();
     }
+  }
+  if (is_quant(dt)) {
+    if (dim % quant_block(dt).elems != 0) fail(info.Env(), "embedding: a quantised table's rows must be whole blocks");
+    else gather_quant_rows(n, dim, dt, static_cast<const uint8_t*>(weight), ids, out);
+    return info.Env().Undefined();
   }
   switch (dt) {
     case F32: gather_rows(n, dim, static_cast<const float*>(weight), ids, out, [](float v) { return v; }); break;

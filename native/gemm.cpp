@@ -1,7 +1,10 @@
-// GEMM entry points: picks the engine (OpenBLAS for f32 B when present, else the built-in
-// kernel) and exports the batched matmul, gemmInfo and setBlasDisabled to JavaScript.
+// GEMM entry points: picks the engine (OpenBLAS for f32 B when present, the quantised kernel for
+// a B in block formats, else the built-in kernel) and exports the batched matmul, gemmInfo and
+// setBlasDisabled to JavaScript.
 #include "gemm.h"
+#include "quant.h"
 #include <algorithm>
+#include <string>
 
 namespace llava {
 
@@ -29,6 +32,17 @@ struct BatchedGemm {
   const void* b_item(int64_t i) const { return b + size_t(i * strideB) * b_itemsize(bdtype); }
 };
 
+// A quantised B must be a weight W (n, k) of whole-block rows read transposed by a plain A, one for
+// the batch: the checks of src/backend/reference/matmul.ts, repeated so no call reads out of bounds.
+const char* quantised_b_error(const BatchedGemm& g) {
+  if (!g.transB) return "matmul: a quantised B must be read transposed (a weight W (n, k))";
+  if (g.transA) return "matmul: a quantised B needs A not transposed";
+  if (g.k % quant_block(g.bdtype).elems != 0) return "matmul: k is not a multiple of the quantised B's block";
+  if (g.n > 1 && g.ldb != g.k) return "matmul: a quantised B's rows must be contiguous (ldb = k)";
+  if (g.batch > 1 && g.strideB != 0) return "matmul: a quantised B serves the whole batch (strideB 0)";
+  return nullptr;
+}
+
 // Decodes matmul's 18 positional arguments (the order of MatmulParams in types.ts).
 bool decode(const Napi::CallbackInfo& info, BatchedGemm& g) {
   constexpr size_t ARGS = 18;
@@ -54,8 +68,8 @@ bool decode(const Napi::CallbackInfo& info, BatchedGemm& g) {
   g.strideC = i64(info, 15);
   g.alpha = float(f64(info, 16));
   g.beta = float(f64(info, 17));
-  if (code != F32 && code != BF16 && code != F16) {
-    fail(info.Env(), "matmul: B dtype must be f32, bf16 or f16");
+  if (code != F32 && code != BF16 && code != F16 && !is_quant(code)) {
+    fail(info.Env(), "matmul: B dtype must be f32, bf16, f16 or quantised");
     return false;
   }
   g.bdtype = DType(code);
@@ -63,7 +77,9 @@ bool decode(const Napi::CallbackInfo& info, BatchedGemm& g) {
     fail(info.Env(), "matmul: negative size");
     return false;
   }
-  return true;
+  const char* bad = is_quant(code) ? quantised_b_error(g) : nullptr;
+  if (bad) fail(info.Env(), bad);
+  return bad == nullptr;
 }
 
 void run_item_serial(const BatchedGemm& g, int64_t i) {
@@ -75,7 +91,8 @@ void run_batched(const BatchedGemm& g) {
   double macs = double(g.m) * double(g.n) * double(g.k);
   // C items must not overlap for items to run side by side (strideC 0 accumulates into one C).
   bool independent = g.m == 0 || g.n == 0 || g.strideC >= (g.m - 1) * g.ldc + g.n;
-  if (g.batch > 1 && macs <= SMALL_ITEM_MACS && independent && pool_threads() > 1) {
+  // Quantised items share one activation buffer: they run one after another, each on the pool.
+  if (g.batch > 1 && macs <= SMALL_ITEM_MACS && independent && pool_threads() > 1 && !is_quant(g.bdtype)) {
     parallel_for(g.batch, 1, [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; i++) run_item_serial(g, i);
     });
@@ -95,8 +112,12 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 // The single-threaded built-in kernel over the batch, for tests of gemm_serial.
 Napi::Value MatmulSerial(const Napi::CallbackInfo& info) {
   BatchedGemm g;
-  if (decode(info, g))
-    for (int64_t i = 0; i < g.batch; i++) run_item_serial(g, i);
+  if (!decode(info, g)) return info.Env().Undefined();
+  if (is_quant(g.bdtype)) {
+    fail(info.Env(), "matmulSerial: a quantised B runs through matmul only");
+    return info.Env().Undefined();
+  }
+  for (int64_t i = 0; i < g.batch; i++) run_item_serial(g, i);
   return info.Env().Undefined();
 }
 
@@ -128,6 +149,8 @@ RegisterFamily registered(Register);
 
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const void* b, DType bdtype, int64_t ldb, float beta, float* c, int64_t ldc) {
+  // Block formats: A's rows quantised to 8 bits, integer dots (decode's checks hold: transB, ldb = k).
+  if (is_quant(bdtype)) return gemm_quant(m, n, k, alpha, a, lda, b, bdtype, beta, c, ldc);
   // OpenBLAS has no bf16/f16 GEMM: those always take the built-in kernel, which widens while
   // packing. Few rows or columns do too: OpenBLAS sgemm measured 2-8x slower there, and a
   // decode batch of up to GEMM_DOT_M rows streams the weight rather than packing it.

@@ -110,7 +110,7 @@ void pack_b_block(DType bdtype, bool transB, const void* b, int64_t ldb, int64_t
       case F32: pack_b_panel<F32>(transB, b, ldb, j0, cols, p0, kc, d); break;
       case BF16: pack_b_panel<BF16>(transB, b, ldb, j0, cols, p0, kc, d); break;
       case F16: pack_b_panel<F16>(transB, b, ldb, j0, cols, p0, kc, d); break;
-      case I32: break;  // not a B dtype: gemm.cpp rejects it before any kernel runs
+      default: break;  // i32 is no B dtype (gemm.cpp rejects it) and block formats go to gemm_quant
     }
   }
 }

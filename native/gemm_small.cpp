@@ -160,7 +160,7 @@ void columns(bool transB, int64_t m, int64_t n0, int64_t n1, int64_t k, float al
     case F32: (transB ? small_m_dots<F32> : small_m_rows<F32>)(m, n0, n1, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
     case BF16: (transB ? small_m_dots<BF16> : small_m_rows<BF16>)(m, n0, n1, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
     case F16: (transB ? small_m_dots<F16> : small_m_rows<F16>)(m, n0, n1, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-    case I32: break;  // not a B dtype: gemm.cpp rejects it before any kernel runs
+    default: break;  // i32 is no B dtype (gemm.cpp rejects it) and block formats go to gemm_quant
   }
 }
 
@@ -203,7 +203,7 @@ void gemm_small_n(bool threaded, bool transA, bool transB, int64_t m, int64_t n,
         case F32: bt[j * k + p] = load_b<F32>(b, at); break;
         case BF16: bt[j * k + p] = load_b<BF16>(b, at); break;
         case F16: bt[j * k + p] = load_b<F16>(b, at); break;
-        case I32: break;  // not a B dtype: gemm.cpp rejects it before any kernel runs
+        default: break;  // i32 is no B dtype (gemm.cpp rejects it) and block formats go to gemm_quant
       }
     }
   float* ct = tl_small_ct.ensure(size_t(n) * size_t(m));  // (n, m) = C^T before alpha, beta

@@ -10,7 +10,7 @@
 //   row-major packed. Integer ids and indices are i32.
 // - Outputs are written, never accumulated, unless the parameter is named `accumulate`
 //   or the doc says `+=`.
-import type { DType } from '../tensor/dtype.js';
+import type { DType, PlainDType, QuantDType } from '../tensor/dtype.js';
 
 /** Byte address in a backend's address space. */
 export type Ptr = number;
@@ -71,11 +71,19 @@ export type ReduceOp = 'sum' | 'max' | 'min' | 'sumsq';
 
 /** Data movement and elementwise math. */
 export interface ElementwiseKernels {
-  /** dst[i...] = src[i...] over `shape`, any strides on both sides, any dtype (same for both). */
+  /** dst[i...] = src[i...] over `shape`, any strides on both sides, any plain dtype (same for both; quantised throws). */
   copy(dtype: DType, shape: readonly number[], src: StridedRef, dst: StridedRef): void;
-  /** Converts n contiguous elements between dtypes (f32/bf16/f16/i32; i32<->float by value). */
-  cast(n: number, src: Ptr, srcDtype: DType, dst: Ptr, dstDtype: DType): void;
-  /** Sets n contiguous elements to value. */
+  /**
+   * Converts n contiguous elements between dtypes (f32/bf16/f16/i32; i32<->float by value). A
+   * quantised source (n whole blocks) converts to f32 only: its blocks dequantised.
+   */
+  cast(n: number, src: Ptr, srcDtype: DType, dst: Ptr, dstDtype: PlainDType): void;
+  /**
+   * n contiguous f32 values (whole blocks) to the blocks of a quantised dtype, with ggml's reference
+   * rounding (quantize_row_*_ref) byte for byte. Only QUANTIZABLE_DTYPES; others throw.
+   */
+  quantize(n: number, src: Ptr, dst: Ptr, dtype: QuantDType): void;
+  /** Sets n contiguous elements of a plain dtype to value (quantised throws). */
   fill(dtype: DType, n: number, dst: Ptr, value: number): void;
   /** y = op(x) on n contiguous f32 (y may equal x). */
   unary(op: UnaryOp, n: number, x: Ptr, y: Ptr, alpha: number, beta: number): void;
@@ -91,7 +99,10 @@ export interface ElementwiseKernels {
   argmax(outer: number, r: number, inner: number, x: Ptr, out: Ptr): void;
   /** Per row of (rows, cols): the k largest values, descending (lower index first on ties), and their i32 indices. */
   topk(rows: number, cols: number, k: number, x: Ptr, values: Ptr, indices: Ptr): void;
-  /** out[n, :] = weight[ids[n], :] as f32; weight (V, dim) in weightDtype; ids i32 (n). Bad ids throw. */
+  /**
+   * out[n, :] = weight[ids[n], :] as f32; weight (V, dim) in weightDtype (f32, bf16, f16, or a
+   * quantised dtype whose rows are whole blocks, dequantised); ids i32 (n). Bad ids throw.
+   */
   embedding(n: number, dim: number, vocab: number, weight: Ptr, weightDtype: DType, ids: Ptr, out: Ptr): void;
   /** dweight[ids[n], :] += dy[n, :] (f32); deterministic order. */
   embeddingBackward(n: number, dim: number, ids: Ptr, dy: Ptr, dweight: Ptr): void;
@@ -122,7 +133,11 @@ export interface MatmulParams {
   readonly lda: number;
   /** Elements between consecutive batch items of A (0 broadcasts one A). */
   readonly strideA: number;
-  /** B may be f32, bf16 or f16 (widened to f32 by the kernel). Not transposed: (k, n); transposed: stored (n, k). */
+  /**
+   * B may be f32, bf16 or f16 (widened to f32 by the kernel). Not transposed: (k, n); transposed:
+   * stored (n, k). A quantised B is a weight W (n, k) stored as rows of blocks: transB, ldb = k
+   * (any when n = 1), k whole blocks, A not transposed, and one B for the batch (batch 1 or strideB 0).
+   */
   readonly b: Ptr;
   readonly bDtype: DType;
   readonly transB: boolean;

@@ -1,7 +1,7 @@
-// `llava bench model`: load a LLaVA checkpoint (mapped), encode one image, prefill the prompt
-// and decode a few tokens, reporting only what this run measured (no llama.cpp column until
-// llama.cpp is measured in the same run, issue 13).
-// Random bf16 checkpoints of a named shape are written locally (never committed) to measure 7B.
+// `llava bench model`: a small LLaVA end to end (image encode, prefill, decode), then the 7B shape
+// side by side with llama.cpp on identical weights (f16, q8_0, q4_0), each engine in its own process,
+// beside the memory read bandwidth that bounds decode. Only what this run measured is printed.
+// Random checkpoints of a named shape are written locally (never committed).
 import { existsSync, mkdirSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, tmpdir } from 'node:os';
@@ -15,10 +15,15 @@ import { generate } from '../infer/generate.js';
 import { Rng } from '../tensor/random.js';
 import { randn } from '../tensor/ops/random.js';
 import { noGrad } from '../autograd/tape.js';
-import { f32ToBf16Bits } from '../tensor/dtype.js';
+import { f32ToBf16Bits, f32ToF16Bits } from '../tensor/dtype.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { BENCH_GGUF_TYPES, writeBenchGguf, type BenchGgufType } from './benchGguf.js';
+import { measureReadBandwidth } from './memoryBandwidth.js';
+import type { EngineJob, EngineResult } from './engineRun.js';
 
-/** The 7B bench needs this much free disk (14 GB of weights plus headroom). */
-export const MIN_FREE_DISK_BYTES = 20e9;
+/** The 7B bench needs this much free disk (14 GB of f16 weights, GGUFs of 13.5 + 7.2 + 3.8 GB, headroom). */
+export const MIN_FREE_DISK_BYTES = 45e9;
 /** Tokens generated per model (the issue: 8). */
 export const BENCH_NEW_TOKENS = 8;
 /** Text tokens after the image in the synthetic prompt (a short question). */
@@ -31,10 +36,14 @@ const WRITE_CHUNK_BYTES = 64 * 1024 * 1024;
 const RANDOM_TABLE_SIZE = 1 << 16;
 const SHARD_BYTES = 5e9;
 
-/** A table of bf16 bit patterns of N(0, scale) draws, plus a fast xorshift index into it. */
-function randomBf16Chunks(elements: number, rng: Rng, constant?: number): Iterable<Uint8Array> {
+/** 16-bit float formats a random checkpoint is written in. */
+export type RandomCheckpointDtype = 'BF16' | 'F16';
+
+/** A table of 16-bit patterns of N(0, scale) draws, plus a fast xorshift index into it. */
+function random16BitChunks(elements: number, rng: Rng, dtype: RandomCheckpointDtype, constant?: number): Iterable<Uint8Array> {
   const table = new Uint16Array(RANDOM_TABLE_SIZE);
-  for (let i = 0; i < table.length; i++) table[i] = f32ToBf16Bits(constant ?? rng.normal() * RANDOM_WEIGHT_SCALE);
+  const bits = dtype === 'BF16' ? f32ToBf16Bits : f32ToF16Bits;
+  for (let i = 0; i < table.length; i++) table[i] = bits(constant ?? rng.normal() * RANDOM_WEIGHT_SCALE);
   let state = (rng.int(0x7fffffff) | 1) >>> 0;
   return {
     *[Symbol.iterator]() {
@@ -60,20 +69,20 @@ function isNormScale(name: string): boolean {
 }
 
 /**
- * Writes a random bf16 llava-hf checkpoint of config `c` (4.x names) to `dir`: config.json and
- * sharded safetensors. Norm scales are 1, biases 0, everything else N(0, 0.02) drawn from a table.
+ * Writes a random bf16 (or f16) llava-hf checkpoint of config `c` (4.x names) to `dir`: config.json
+ * and sharded safetensors. Norm scales are 1, biases 0, everything else N(0, 0.02) drawn from a table.
  */
-export async function writeRandomCheckpoint(c: LlavaConfig, dir: string, seed = 0): Promise<void> {
+export async function writeRandomCheckpoint(c: LlavaConfig, dir: string, seed = 0, dtype: RandomCheckpointDtype = 'BF16'): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const rng = new Rng(seed);
   const tensors: TensorToWrite[] = expectedWeights(c).map((spec) => {
     const elements = spec.shape.reduce((a, b) => a * b, 1);
     const constant = isNormScale(spec.name) ? 1 : spec.name.endsWith('.bias') ? 0 : undefined;
-    return { name: fromCanonicalName(spec.name, 'transformers-4'), dtype: 'BF16', shape: spec.shape, data: () => randomBf16Chunks(elements, rng, constant) };
+    return { name: fromCanonicalName(spec.name, 'transformers-4'), dtype, shape: spec.shape, data: () => random16BitChunks(elements, rng, dtype, constant) };
   });
   await writeShardedSafetensors(dir, tensors, { maxShardBytes: SHARD_BYTES, metadata: { format: 'pt' } });
   const tmp = join(dir, 'config.json.tmp');
-  writeFileSync(tmp, JSON.stringify(toLlavaHfConfig(c, 'transformers-4', 'bfloat16'), null, 2) + '\n');
+  writeFileSync(tmp, JSON.stringify(toLlavaHfConfig(c, 'transformers-4', dtype === 'BF16' ? 'bfloat16' : 'float16'), null, 2) + '\n');
   renameSync(tmp, join(dir, 'config.json'));
 }
 
@@ -129,11 +138,28 @@ export function benchCheckpoint(label: string, dir: string): BenchLine[] {
   ];
 }
 
+/** Seconds of one image encode (vision tower and projector) of a checkpoint, after a warm-up encode. */
+function imageEncodeSeconds(dir: string): number {
+  const { model, config } = loadLlava(dir);
+  try {
+    const v = config.vision;
+    const pixels = randn([1, 3, v.imageSize, v.imageSize], new Rng(1));
+    noGrad(() => model.encodeImages(pixels).dispose());
+    const start = process.hrtime.bigint();
+    noGrad(() => model.encodeImages(pixels).dispose());
+    const s = seconds(start);
+    pixels.dispose();
+    return s;
+  } finally {
+    model.dispose();
+  }
+}
+
 /** Options of runModelBench. */
 export interface ModelBenchOptions {
   /** Named config of the large model (default llava-1.5-7b); its random checkpoint lives in `dir`. */
   readonly config?: string;
-  /** Where the large random checkpoint is written / reused (default $TMPDIR/llava-bench-<config>). */
+  /** Where the large random checkpoint and its GGUFs are written / reused (default $TMPDIR/llava-bench-<config>). */
   readonly dir?: string;
   /** Named config of the small model (default world-small). */
   readonly small?: string;
@@ -141,6 +167,25 @@ export interface ModelBenchOptions {
   readonly smallOnly?: boolean;
   /** Delete the large checkpoint afterwards. */
   readonly cleanup?: boolean;
+  /** Weight types compared with llama.cpp (default f16, q8_0, q4_0). */
+  readonly types?: readonly BenchGgufType[];
+  /** Prompt positions both engines prefill (default 128). */
+  readonly promptTokens?: number;
+  /** Decode steps both engines time (default 16). */
+  readonly newTokens?: number;
+  /** Threads for both engines (default 2, the machine's cores). */
+  readonly threads?: number;
+  /** Keep only this many text layers of the large config (same widths; a faster, smaller run). */
+  readonly textLayers?: number;
+}
+
+/** Runs one engine job in a child process (`llava bench engine-run`) and returns its result line. */
+function runEngineChild(job: EngineJob): EngineResult {
+  const cli = fileURLToPath(new URL('../../bin/llava.js', import.meta.url));
+  const r = spawnSync(process.execPath, [cli, 'bench', 'engine-run', '--job', JSON.stringify(job)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !last.startsWith('{')) throw new Error(`${job.engine} ${job.type} failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().slice(-2000)}`);
+  return JSON.parse(last) as EngineResult;
 }
 
 /** Bench of a small model, then the large one (or a skip line when the disk is short). */
@@ -155,22 +200,85 @@ export async function runModelBench(o: ModelBenchOptions, emit: (line: BenchLine
   }
   if (o.smallOnly) return;
   const name = o.config ?? 'llava-1.5-7b';
-  const dir = o.dir ?? join(tmpdir(), `llava-bench-${name}`);
+  const full = namedConfig(name);
+  const config = o.textLayers ? { ...full, text: { ...full.text, numLayers: o.textLayers } } : full;
+  const label = o.textLayers ? `${name}-${o.textLayers}l` : name;
+  const dir = o.dir ?? join(tmpdir(), `llava-bench-${label}`);
   if (!existsSync(join(dir, 'config.json'))) {
     mkdirSync(dir, { recursive: true });
     const fs = statfsSync(dir);
     const free = fs.bavail * fs.bsize;
     if (free < MIN_FREE_DISK_BYTES) {
-      emit({ model: name, case: 'skipped', reason: `free disk ${(free / 1e9).toFixed(1)} GB < ${MIN_FREE_DISK_BYTES / 1e9} GB needed for the random checkpoint` });
+      emit({ model: label, case: 'skipped', reason: `free disk ${(free / 1e9).toFixed(1)} GB < ${MIN_FREE_DISK_BYTES / 1e9} GB needed for the random checkpoint and its GGUFs` });
       return;
     }
     const start = process.hrtime.bigint();
-    await writeRandomCheckpoint(namedConfig(name), dir);
-    emit({ model: name, case: 'write_random_checkpoint', seconds: seconds(start), dir });
+    await writeRandomCheckpoint(config, dir, 0, 'F16');
+    emit({ model: label, case: 'write_random_checkpoint', seconds: seconds(start), dir });
   }
   try {
-    for (const line of benchCheckpoint(name, dir)) emit(line);
+    emit({ model: label, case: 'image_encode', seconds: imageEncodeSeconds(dir) });
+    await compareWithLlamaCpp(label, config, dir, o, emit);
   } finally {
     if (o.cleanup) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * llava-ts against llama.cpp on identical weights, type by type: each engine in its own child
+ * process, llama.cpp first (its GGUF and our checkpoint then share nothing in the page cache but
+ * the warm-up reads both). Ratios are ours over theirs; decode's weight bandwidth is set against
+ * the memory read bandwidth measured in this run.
+ */
+async function compareWithLlamaCpp(name: string, config: LlavaConfig, dir: string, o: ModelBenchOptions, emit: (line: BenchLine) => void): Promise<void> {
+  const bandwidth = measureReadBandwidth();
+  emit({ model: name, case: 'memory_read_bandwidth', gb_per_s: Number(bandwidth.toFixed(1)) });
+  const threads = o.threads ?? 2;
+  const promptTokens = o.promptTokens ?? 128;
+  const newTokens = o.newTokens ?? 16;
+  const rng = new Rng(7);
+  const prompt = [1, ...Array.from({ length: promptTokens - 1 }, () => 259 + rng.int(config.text.vocabSize - 259))];
+  for (const type of o.types ?? BENCH_GGUF_TYPES) {
+    const gguf = join(dir, `llm-${type.toLowerCase()}.gguf`);
+    const start = process.hrtime.bigint();
+    const existed = existsSync(gguf);
+    const weightBytes = writeBenchGguf(config, dir, gguf, type);
+    if (!existed) emit({ model: name, case: 'write_gguf', type, seconds: seconds(start), path: gguf });
+    const job = { type, dir, gguf, prompt, newTokens, threads };
+    const theirs = runEngineChild({ ...job, engine: 'llama.cpp' });
+    const ours = runEngineChild({ ...job, engine: 'llava-ts' });
+    for (const r of [theirs, ours]) emit(engineLine(name, r, weightBytes, bandwidth));
+    emit({
+      model: name,
+      case: 'ratio',
+      type,
+      prefill_ours_over_llama_cpp: ratio(ours.prefill_tokens / ours.prefill_seconds, theirs.prefill_tokens / theirs.prefill_seconds),
+      decode_ours_over_llama_cpp: ratio(ours.decode_tokens / ours.decode_seconds, theirs.decode_tokens / theirs.decode_seconds),
+      same_greedy_tokens: JSON.stringify(ours.token_ids) === JSON.stringify(theirs.token_ids),
+    });
+  }
+}
+
+function ratio(a: number, b: number): number {
+  return Number((a / b).toFixed(3));
+}
+
+function engineLine(model: string, r: EngineResult, weightBytes: number, bandwidth: number): BenchLine {
+  const decodeTps = r.decode_tokens / r.decode_seconds;
+  const weightGbPerS = (weightBytes * decodeTps) / 1e9;
+  return {
+    model,
+    case: 'engine',
+    engine: r.engine,
+    type: r.type,
+    load_seconds: Number(r.load_seconds.toFixed(2)),
+    prefill_tokens: r.prefill_tokens,
+    prefill_tokens_per_s: Number((r.prefill_tokens / r.prefill_seconds).toFixed(2)),
+    decode_tokens: r.decode_tokens,
+    decode_tokens_per_s: Number(decodeTps.toFixed(3)),
+    decode_weight_gb_per_s: Number(weightGbPerS.toFixed(1)),
+    decode_fraction_of_read_bandwidth: Number((weightGbPerS / bandwidth).toFixed(3)),
+    peak_rss_gb: r.peak_rss_gb,
+    load_average_1m: Number(loadavg()[0]!.toFixed(2)),
+  };
 }

@@ -6,6 +6,8 @@ import { runTrainBench } from '../bench/train.js';
 import { runEvalBench } from '../bench/eval.js';
 import { DEFAULT_MAX_NEW_TOKENS } from '../infer/generationTypes.js';
 import { runModelBench } from '../bench/model.js';
+import { BENCH_GGUF_TYPES, type BenchGgufType } from '../bench/benchGguf.js';
+import { runLlamaCpp, runOurs, type EngineJob } from '../bench/engineRun.js';
 
 export function register(program: Command): void {
   const bench = program.command('bench').description('run benchmarks (JSON lines on stdout)');
@@ -62,11 +64,37 @@ export function register(program: Command): void {
     });
   bench
     .command('model')
-    .description('LLaVA image encode, prefill and decode: a small model and the 7B shape (random bf16, written locally)')
+    .description('LLaVA image encode, prefill and decode: a small model, then the 7B shape beside llama.cpp on the same weights (f16, q8_0, q4_0; random, written locally)')
     .option('--small-only', 'skip the 7B model')
     .option('--dir <dir>', 'where the random 7B checkpoint is written or reused')
     .option('--cleanup', 'delete the 7B checkpoint afterwards')
-    .action(async (opts: { smallOnly?: boolean; dir?: string; cleanup?: boolean }) => {
-      await runModelBench(opts, (line) => process.stdout.write(JSON.stringify(line) + '\n'));
+    .option('--config <name>', 'named config of the large model', 'llava-1.5-7b')
+    .option('--types <list>', 'weight types compared with llama.cpp, comma-separated', 'f16,q8_0,q4_0')
+    .option('--prompt-tokens <n>', 'prompt positions both engines prefill', '128')
+    .option('--new-tokens <n>', 'decode steps both engines time', '16')
+    .option('--threads <n>', 'threads for both engines', '2')
+    .option('--text-layers <n>', 'keep only this many text layers of the large config (same widths, faster)')
+    .action(async (opts: { smallOnly?: boolean; dir?: string; cleanup?: boolean; config: string; types: string; promptTokens: string; newTokens: string; threads: string; textLayers?: string }) => {
+      const types = opts.types.split(',').map((t) => t.trim().toUpperCase());
+      const unknown = types.filter((t) => !(BENCH_GGUF_TYPES as readonly string[]).includes(t));
+      if (unknown.length) throw new Error(`--types: unknown ${unknown.join(', ')} (known: f16, q8_0, q4_0)`);
+      const positive = (flag: string, v: string): number => {
+        const x = Number(v);
+        if (!Number.isInteger(x) || x < 1) throw new Error(`--${flag} must be a positive integer, got '${v}'`);
+        return x;
+      };
+      await runModelBench(
+        { ...opts, types: types as BenchGgufType[], promptTokens: positive('prompt-tokens', opts.promptTokens), newTokens: positive('new-tokens', opts.newTokens), threads: positive('threads', opts.threads), textLayers: opts.textLayers === undefined ? undefined : positive('text-layers', opts.textLayers) },
+        (line) => process.stdout.write(JSON.stringify(line) + '\n'),
+      );
+    });
+  bench
+    .command('engine-run', { hidden: true })
+    .description('one engine job of `bench model`, in its own process (internal)')
+    .requiredOption('--job <json>', 'the job')
+    .action(async (opts: { job: string }) => {
+      const job = JSON.parse(opts.job) as EngineJob;
+      const result = job.engine === 'llama.cpp' ? await runLlamaCpp(job) : runOurs(job);
+      process.stdout.write(JSON.stringify(result) + '\n');
     });
 }

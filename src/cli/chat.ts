@@ -5,12 +5,15 @@ import { createInterface } from 'node:readline';
 import { ChatSession } from '../infer/chat.js';
 import { LlavaPipeline } from '../infer/pipeline.js';
 import { addImageAspectFlag, addSamplingFlags, parseImageAspectFlag, parseSamplingFlags, type SamplingFlags } from '../infer/options.js';
+import { addQuantizeFlag, quantizeFlag } from './flags.js';
 
 interface ChatFlags extends SamplingFlags {
   model: string;
   image?: string;
   imageAspect?: string;
   adapter?: string;
+  mmproj?: string;
+  quantize?: string;
 }
 
 const HELP = 'commands: /image PATH (new image, history cleared), /reset (clear history), /quit';
@@ -47,11 +50,13 @@ export function register(program: Command): void {
   const cmd = program
     .command('chat')
     .description('chat about an image with a llava-hf checkpoint (reads messages from stdin)')
-    .requiredOption('--model <dir>', 'llava-hf model directory')
+    .requiredOption('--model <path>', 'llava-hf model directory, or a llama.cpp language model .gguf (with --mmproj)')
+    .option('--mmproj <file>', 'with a .gguf model: the CLIP mmproj .gguf (vision tower and projector)')
     .option('--image <path>', 'image to talk about (or /image PATH later)');
-  addSamplingFlags(addImageAspectFlag(cmd)).option('--adapter <dir>', 'apply a PEFT LoRA adapter directory (as `llava train --lora-r` writes)').action(async (flags: ChatFlags) => {
+  addQuantizeFlag(addSamplingFlags(addImageAspectFlag(cmd))).option('--adapter <dir>', 'apply a PEFT LoRA adapter directory (as `llava train --lora-r` writes)').action(async (flags: ChatFlags) => {
     const options = parseSamplingFlags(flags);
-    const pipeline = LlavaPipeline.load(flags.model, { imageAspect: parseImageAspectFlag(flags.imageAspect), adapter: flags.adapter });
+    const quantize = quantizeFlag(flags.quantize);
+    const pipeline = LlavaPipeline.load(flags.model, { imageAspect: parseImageAspectFlag(flags.imageAspect), adapter: flags.adapter, mmproj: flags.mmproj, quantize });
     const session = new ChatSession(pipeline, options);
     if (flags.image) await session.setImage(flags.image);
     const interactive = process.stdin.isTTY === true;

@@ -15,13 +15,14 @@ import { register as evalCmd } from './eval.js';
 import { register as serve } from './serve.js';
 import { register as demo } from './demo.js';
 import { register as pretrain } from './pretrain.js';
+import { register as convert } from './convert.js';
 
-const COMMANDS: readonly ((program: Command) => void)[] = [doctor, demo, bench, trainText, world, data, pretrain, build, trainCmd, generate, chat, serve, evalCmd, info];
+const COMMANDS: readonly ((program: Command) => void)[] = [doctor, demo, bench, trainText, world, data, pretrain, build, trainCmd, generate, chat, serve, evalCmd, info, convert];
 
 /** Parses argv and runs the chosen command; exits non-zero with a one-line error on failure. */
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command('llava')
-    .description('LLaVA in TypeScript: instruction data generation, a synthetic world and its benchmark, two-stage training, evaluation, inference and serving with llava-hf checkpoints')
+    .description('LLaVA in TypeScript: instruction data generation, a synthetic world and its benchmark, two-stage training, evaluation, inference and serving with llava-hf checkpoints, GGUF in and out')
     .showHelpAfterError();
   for (const add of COMMANDS) add(program);
   try {

@@ -8,6 +8,7 @@ import { LlavaPipeline } from '../infer/pipeline.js';
 import { addImageAspectFlag, parseImageAspectFlag } from '../infer/options.js';
 import { createServer, DEFAULT_SERVE_OPTIONS } from '../serve/server.js';
 import { DEFAULT_IMAGE_POLICY } from '../serve/images.js';
+import { addQuantizeFlag, quantizeFlag } from './flags.js';
 
 interface ServeFlags {
   model: string;
@@ -22,6 +23,7 @@ interface ServeFlags {
   allowRemoteImages?: boolean;
   cors?: string;
   adapter?: string;
+  mmproj?: string;
   maxBodyMb: string;
   maxImageMb: string;
   maxImagePixels: string;
@@ -29,6 +31,7 @@ interface ServeFlags {
   grace: string;
   imageAspect?: string;
   accessLog: boolean;
+  quantize?: string;
 }
 
 function positive(flag: string, v: string): number {
@@ -41,7 +44,8 @@ export function register(program: Command): void {
   const cmd = program
     .command('serve')
     .description('serve a llava-hf checkpoint: OpenAI and Ollama APIs, /health, /metrics and a chat page')
-    .requiredOption('--model <dir>', 'llava-hf model directory')
+    .requiredOption('--model <path>', 'llava-hf model directory, or a llama.cpp language model .gguf (with --mmproj)')
+    .option('--mmproj <file>', 'with a .gguf model: the CLIP mmproj .gguf (vision tower and projector)')
     .option('--host <addr>', 'address to bind (127.0.0.1: this machine only)', '127.0.0.1')
     .option('--port <n>', 'port', '8080')
     .option('--parallel <n>', 'requests decoded together (continuous batching)', String(DEFAULT_SERVE_OPTIONS.parallel))
@@ -59,7 +63,8 @@ export function register(program: Command): void {
     .option('--max-images <n>', 'images one request may carry', String(DEFAULT_SERVE_OPTIONS.maxImages))
     .option('--grace <s>', 'seconds running requests get to finish on SIGTERM', '30')
     .option('--no-access-log', 'do not write the JSON access log to stderr');
-  addImageAspectFlag(cmd).action(async (flags: ServeFlags) => {
+  addQuantizeFlag(addImageAspectFlag(cmd)).action(async (flags: ServeFlags) => {
+    const quantize = quantizeFlag(flags.quantize);
     const apiKey = flags.apiKeyEnv ? process.env[flags.apiKeyEnv] : flags.apiKey;
     if (flags.apiKeyEnv && !apiKey) throw new Error(`--api-key-env: ${flags.apiKeyEnv} is not set`);
     const port = Number(flags.port);
@@ -101,7 +106,7 @@ export function register(program: Command): void {
     process.on('SIGINT', () => stop('SIGINT'));
     // Let the listen settle (health answers 503) before the synchronous load.
     await new Promise((r) => setImmediate(r));
-    const pipeline = LlavaPipeline.load(flags.model, { imageAspect: parseImageAspectFlag(flags.imageAspect), adapter: flags.adapter });
+    const pipeline = LlavaPipeline.load(flags.model, { imageAspect: parseImageAspectFlag(flags.imageAspect), adapter: flags.adapter, mmproj: flags.mmproj, quantize });
     server.attach(pipeline);
     process.stderr.write(`llava serve: ready: ${address}/ (chat page), ${address}/v1 (OpenAI), ${address}/api (Ollama)\n`);
   });

@@ -147,6 +147,7 @@ export function readGgufHeader(path: string): GgufHeader {
       if (!Number.isSafeInteger(elements)) throw new GgufError(`${path}: tensor ${t.name}: ${t.dims.join('x')} elements overflow`);
       let bytes: number;
       try {
+        ggmlBytes(t.type, t.dims[0]!); // ggml cuts rows into blocks: a row must fill whole ones
         bytes = ggmlBytes(t.type, elements);
       } catch (e) {
         throw new GgufError(`${path}: tensor ${t.name}: ${(e as Error).message}`);

@@ -4,12 +4,15 @@ import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { GGML_TYPES, ggmlBytes, type GgmlType } from './ggmlTypes.js';
 import { GGML_MAX_DIMS, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VALUE_TYPES, GgufError, type GgufScalarType, type GgufTypedValue } from './format.js';
 
-/** A tensor to write: ggml dimension order (dims[0] innermost) and its bytes in `type`. */
+/**
+ * A tensor to write: ggml dimension order (dims[0] innermost) and its bytes in `type`, or a
+ * function producing them when the writer reaches the tensor (so a 7B model is never whole in memory).
+ */
 export interface GgufTensorOut {
   readonly name: string;
   readonly dims: readonly number[];
   readonly type: GgmlType;
-  readonly data: Uint8Array;
+  readonly data: Uint8Array | (() => Uint8Array);
 }
 
 /** Growable little-endian byte buffer for the header. */
@@ -29,20 +32,22 @@ class Bytes {
     this.length += n;
     return at;
   }
-  u8(v: number): void { this.view.setUint8(this.room(1), v); }
-  i8(v: number): void { this.view.setInt8(this.room(1), v); }
-  u16(v: number): void { this.view.setUint16(this.room(2), v, true); }
-  i16(v: number): void { this.view.setInt16(this.room(2), v, true); }
-  u32(v: number): void { this.view.setUint32(this.room(4), v, true); }
-  i32(v: number): void { this.view.setInt32(this.room(4), v, true); }
-  f32(v: number): void { this.view.setFloat32(this.room(4), v, true); }
-  f64(v: number): void { this.view.setFloat64(this.room(8), v, true); }
-  u64(v: number | bigint): void { this.view.setBigUint64(this.room(8), BigInt(v), true); }
-  i64(v: number | bigint): void { this.view.setBigInt64(this.room(8), BigInt(v), true); }
+  // room() may replace the buffer, so it runs before the view is read.
+  u8(v: number): void { const at = this.room(1); this.view.setUint8(at, v); }
+  i8(v: number): void { const at = this.room(1); this.view.setInt8(at, v); }
+  u16(v: number): void { const at = this.room(2); this.view.setUint16(at, v, true); }
+  i16(v: number): void { const at = this.room(2); this.view.setInt16(at, v, true); }
+  u32(v: number): void { const at = this.room(4); this.view.setUint32(at, v, true); }
+  i32(v: number): void { const at = this.room(4); this.view.setInt32(at, v, true); }
+  f32(v: number): void { const at = this.room(4); this.view.setFloat32(at, v, true); }
+  f64(v: number): void { const at = this.room(8); this.view.setFloat64(at, v, true); }
+  u64(v: number | bigint): void { const at = this.room(8); this.view.setBigUint64(at, BigInt(v), true); }
+  i64(v: number | bigint): void { const at = this.room(8); this.view.setBigInt64(at, BigInt(v), true); }
   string(s: string): void {
     const b = new TextEncoder().encode(s);
     this.u64(b.length);
-    this.buf.set(b, this.room(b.length));
+    const at = this.room(b.length);
+    this.buf.set(b, at);
   }
   bytes(): Uint8Array {
     return this.buf.subarray(0, this.length);
@@ -65,6 +70,10 @@ function scalar(out: Bytes, type: GgufScalarType, v: number | bigint | boolean |
   }
   if (typeof v !== 'number') throw bad();
   out[type](v);
+}
+
+function checkSize(name: string, data: Uint8Array, type: GgmlType, dims: readonly number[], bytes: number): void {
+  if (data.byteLength !== bytes) throw new GgufError(`${name}: ${data.byteLength} bytes given, ${type} ${dims.join('x')} takes ${bytes}`);
 }
 
 /** Writes `path` (atomically). Metadata keys keep their order; tensors follow the list's order. */
@@ -92,7 +101,7 @@ export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufTypedV
   for (const t of tensors) {
     if (t.dims.length < 1 || t.dims.length > GGML_MAX_DIMS) throw new GgufError(`${t.name}: ${t.dims.length} dimensions (1 to ${GGML_MAX_DIMS} allowed)`);
     const bytes = ggmlBytes(t.type, t.dims.reduce((a, b) => a * b, 1));
-    if (t.data.byteLength !== bytes) throw new GgufError(`${t.name}: ${t.data.byteLength} bytes given, ${t.type} ${t.dims.join('x')} takes ${bytes}`);
+    if (typeof t.data !== 'function') checkSize(t.name, t.data, t.type, t.dims, bytes);
     header.string(t.name);
     header.u32(t.dims.length);
     for (const d of t.dims) header.u64(d);
@@ -112,8 +121,10 @@ export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufTypedV
     tensors.forEach((t, i) => {
       const at = dataStart + offsets[i]!;
       if (at > pos) writeSync(fd, new Uint8Array(at - pos));
-      writeSync(fd, t.data);
-      pos = at + t.data.byteLength;
+      const data = typeof t.data === 'function' ? t.data() : t.data;
+      checkSize(t.name, data, t.type, t.dims, ggmlBytes(t.type, t.dims.reduce((a, b) => a * b, 1)));
+      writeSync(fd, data);
+      pos = at + data.byteLength;
     });
     closeSync(fd);
     renameSync(tmp, path);

@@ -1,20 +1,21 @@
-// A loaded llava-hf directory ready to answer: model + tokenizer + image processor + chat
-// template, turning (turns, image) into prompt ids and pixel tensors the way llava-hf does.
+// A loaded llava-hf directory (or llama.cpp GGUF pair) ready to answer: model + tokenizer + image
+// processor + chat template, turning (turns, image) into prompt ids and pixel tensors the way llava-hf does.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Tensor } from '../tensor/tensor.js';
 import { tensor, zeros } from '../tensor/tensor.js';
 import type { Backend } from '../backend/types.js';
-import { chatMessagesFromTurns, loadChatTemplate, renderChatTemplate, type CompiledChatTemplate } from '../data/chatTemplate.js';
+import { chatMessagesFromTurns, compileChatTemplate, loadChatTemplate, renderChatTemplate, type CompiledChatTemplate } from '../data/chatTemplate.js';
 import { tokenizeWithImages, PLACEHOLDER, type ImageConvention } from '../data/labels.js';
 import { CLIP_336_PROCESSOR, loadImageProcessorConfig, preprocessImage, withImageAspect, type ImageAspect, type ImageProcessorConfig } from '../data/preprocess.js';
 import { renderConversation, TEMPLATES, type ConversationTemplate, type Turn } from '../data/templates.js';
 import { LlavaTokenizer } from '../data/tokenizer.js';
 import { DEFAULT_IMAGE_TOKEN, IMAGE_TOKEN_INDEX } from '../data/constants.js';
-import { loadLlava, type LoadedLlava } from '../model/checkpoint.js';
+import { loadLlava, type LoadedLlava, type LoadQuantDType } from '../model/checkpoint.js';
 import { loadPeftAdapter } from '../model/peftAdapter.js';
 import type { LlavaModel } from '../model/llava.js';
 import { imageTokenCount } from '../model/config.js';
+import { isGgufPath, loadGgufLlava } from '../gguf/loadModel.js';
 import { generate, generateBatch, type GenerateOptions, type GenerationInput, type GenerationResult } from './generate.js';
 import { readGenerationConfig, resolveGenerateOptions, type GenerationConfig } from './generationConfig.js';
 
@@ -30,6 +31,10 @@ export interface PipelineOptions {
   readonly trainable?: (canonicalName: string) => boolean;
   /** A PEFT LoRA adapter directory to apply on top of the model. */
   readonly adapter?: string;
+  /** With a `.gguf` model: the CLIP mmproj GGUF holding the vision tower and projector. */
+  readonly mmproj?: string;
+  /** Quantise a llava-hf checkpoint's language model while loading (see LoadOptions.quantize). */
+  readonly quantize?: LoadQuantDType;
 }
 
 /** What a prompt carries besides its text. */
@@ -52,15 +57,32 @@ export class LlavaPipeline {
     readonly generationConfig: GenerationConfig | undefined,
   ) {}
 
-  /** Loads model, tokenizer, processor, template and generation defaults from a llava-hf directory. */
+  /**
+   * Loads model, tokenizer, processor, template and generation defaults from a llava-hf directory,
+   * or from a `.gguf` language model plus `options.mmproj` (llama.cpp's LLaVA pair).
+   */
   static load(dir: string, options: PipelineOptions = {}): LlavaPipeline {
-    const loaded = loadLlava(dir, { backend: options.backend, trainable: options.trainable });
+    if (isGgufPath(dir)) return LlavaPipeline.loadGguf(dir, options);
+    if (options.mmproj) throw new Error(`--mmproj ${options.mmproj} goes with a .gguf language model; ${dir} is not one`);
+    const loaded = loadLlava(dir, { backend: options.backend, trainable: options.trainable, quantize: options.quantize });
     if (options.adapter) loadPeftAdapter(loaded.model, options.adapter, loaded.layout);
     const tokenizer = LlavaTokenizer.fromDir(dir);
     const processorPath = join(dir, PREPROCESSOR_FILE);
     const processor = existsSync(processorPath) ? loadImageProcessorConfig(processorPath) : CLIP_336_PROCESSOR;
     const aspect = withImageAspect(processor, options.imageAspect ?? 'auto');
     const pipeline = new LlavaPipeline(loaded, tokenizer, aspect, loadChatTemplate(dir), readGenerationConfig(dir));
+    pipeline.checkImageToken();
+    return pipeline;
+  }
+
+  /** A llama.cpp pair: everything comes from the two files; the template falls back to the llava-hf 1.5 prompt. */
+  private static loadGguf(path: string, options: PipelineOptions): LlavaPipeline {
+    if (options.trainable) throw new Error(`${path}: training reads llava-hf directories; convert the GGUF pair first (llava convert --to hf)`);
+    if (options.quantize) throw new Error(`--quantize ${options.quantize} quantises llava-hf checkpoints; ${path} keeps the types its GGUF stores`);
+    const g = loadGgufLlava(path, options.mmproj, { backend: options.backend });
+    if (options.adapter) loadPeftAdapter(g.model, options.adapter, g.layout);
+    const template = g.chatTemplate !== undefined ? compileChatTemplate(g.chatTemplate, `${path} (tokenizer.chat_template)`) : undefined;
+    const pipeline = new LlavaPipeline(g, g.tokenizer, withImageAspect(g.processor, options.imageAspect ?? 'auto'), template, undefined);
     pipeline.checkImageToken();
     return pipeline;
   }

@@ -1,6 +1,7 @@
 // llava-hf checkpoint directories: load (config.json + safetensors, memory-mapped, weights kept
-// in their stored dtype) and save (4.x or 5.x names, one dtype, sharded when large).
-// Matrices stay bf16/f16 and go to the GEMM as they are; vectors are cast to f32 (the norm and add kernels read f32).
+// in their stored dtype, or the language model quantised on the way in) and save (4.x or 5.x names,
+// one dtype, sharded when large). Matrices stay bf16/f16 (or become q8_0/q4_0 blocks) and go to the
+// GEMM as they are; vectors are cast to f32 (the norm and add kernels read f32).
 import { copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Tensor } from '../tensor/tensor.js';
@@ -8,7 +9,8 @@ import { fromStorage, tensor } from '../tensor/tensor.js';
 import { Storage } from '../tensor/storage.js';
 import { cast } from '../tensor/ops/elementwise.js';
 import { contiguous } from '../tensor/ops/view.js';
-import { DTYPE_BYTES, type DType } from '../tensor/dtype.js';
+import { DTYPE_BYTES, QUANT_BLOCKS, dtypeBytes, isQuantDType, type PlainDType } from '../tensor/dtype.js';
+import { quantizeWeight } from '../tensor/ops/quant.js';
 import { defaultBackend } from '../backend/index.js';
 import type { Backend } from '../backend/types.js';
 import { readLlavaHfConfig, type HfLayout, type LlavaConfig } from './config.js';
@@ -55,6 +57,10 @@ export interface LoadedLlava {
   readonly storedDtypes: Readonly<Record<string, number>>;
 }
 
+/** Block formats loadLlava can quantise the language model to (llava's `--quantize`). */
+export const LOAD_QUANT_DTYPES = ['q8_0', 'q4_0'] as const;
+export type LoadQuantDType = (typeof LOAD_QUANT_DTYPES)[number];
+
 /** Options of loadLlava. */
 export interface LoadOptions {
   readonly backend?: Backend;
@@ -70,6 +76,21 @@ export interface LoadOptions {
    * copies, every other weight stays mapped in its stored dtype (what a trainer wants).
    */
   readonly trainable?: (canonicalName: string) => boolean;
+  /**
+   * Quantise the language model while loading: every weight quantizesWeight picks (its matrices,
+   * lm_head and token embedding) becomes this block format with ggml's rounding; the vision tower,
+   * projector, norms and weights that train keep their dtype. Default: none.
+   */
+  readonly quantize?: LoadQuantDType;
+}
+
+/**
+ * Whether loading with `quantize` turns this weight into blocks: the language model's 2-d weights
+ * (its matrices, lm_head and token embedding) whose rows fill whole blocks. The vision tower and
+ * projector stay as stored: they run once per image, and a quantised CLIP costs accuracy for little.
+ */
+export function quantizesWeight(name: string, shape: readonly number[], dtype: LoadQuantDType): boolean {
+  return name.startsWith('text.') && shape.length === 2 && shape[1]! % QUANT_BLOCKS[dtype].elements === 0;
 }
 
 /** Low-precision weights the kernels read directly; everything else becomes f32. */
@@ -134,7 +155,9 @@ export function loadLlava(dir: string, options: LoadOptions = {}): LoadedLlava {
       const trains = options.trainable?.(name) === true;
       const copy = (options.writable === true || trains) && dtype === 'f32';
       const raw = entryTensor(entry, storages, backend, copy);
-      if (dtype === 'f32' || (keepsStoredDtype(name, role) && options.castToF32 !== true && !trains)) return raw;
+      const keep = keepsStoredDtype(name, role) && options.castToF32 !== true && !trains;
+      if (keep && options.quantize && quantizesWeight(name, entry.shape, options.quantize)) return quantized(raw, options.quantize);
+      if (dtype === 'f32' || keep) return raw;
       const wide = cast(raw, 'f32');
       raw.dispose();
       return wide;
@@ -144,6 +167,15 @@ export function loadLlava(dir: string, options: LoadOptions = {}): LoadedLlava {
     return { model, config, layout: names.layout, dir, storedDtypes };
   } finally {
     for (const s of storages.values()) s.release();
+  }
+}
+
+/** A weight as blocks of dtype (the float original released). */
+function quantized(raw: Tensor, dtype: LoadQuantDType): Tensor {
+  try {
+    return quantizeWeight(raw, dtype);
+  } finally {
+    raw.dispose();
   }
 }
 
@@ -160,16 +192,28 @@ export interface SaveOptions {
 
 const HF_DTYPE: { readonly [D in 'f32' | 'bf16' | 'f16']: HfTorchDtype } = { f32: 'float32', bf16: 'bfloat16', f16: 'float16' };
 
-/** The bytes of a tensor in `dtype`, produced in chunks (a cast copy is made only when the dtype differs). */
-function* tensorChunks(t: Tensor, dtype: DType): Generator<Uint8Array> {
-  const converted = t.dtype === dtype ? contiguous(t) : cast(t, dtype);
+/** t in a plain dtype: a view when it already is, else a cast copy (quantised blocks through f32). */
+function converted(t: Tensor, dtype: PlainDType): Tensor {
+  if (t.dtype === dtype) return contiguous(t);
+  if (!isQuantDType(t.dtype) || dtype === 'f32') return cast(t, dtype);
+  const wide = cast(t, 'f32');
   try {
-    const total = converted.size * DTYPE_BYTES[dtype];
+    return cast(wide, dtype);
+  } finally {
+    wide.dispose();
+  }
+}
+
+/** The bytes of a tensor in `dtype`, produced in chunks (a cast copy is made only when the dtype differs). */
+function* tensorChunks(t: Tensor, dtype: PlainDType): Generator<Uint8Array> {
+  const c = converted(t, dtype);
+  try {
+    const total = dtypeBytes(dtype, c.size);
     for (let at = 0; at < total; at += SAVE_CHUNK_BYTES) {
-      yield converted.backend.read(converted.ptr + at, Math.min(SAVE_CHUNK_BYTES, total - at));
+      yield c.backend.read(c.ptr + at, Math.min(SAVE_CHUNK_BYTES, total - at));
     }
   } finally {
-    converted.dispose();
+    c.dispose();
   }
 }
 

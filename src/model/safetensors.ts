@@ -3,7 +3,7 @@
 
 import { closeSync, existsSync, fstatSync, openSync, readSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, type DType } from '../tensor/dtype.js';
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, type PlainDType } from '../tensor/dtype.js';
 
 /** Element types the safetensors format defines (names as written in headers). */
 export type SafetensorsDtype =
@@ -257,7 +257,7 @@ export function readTensorBytes(entry: TensorEntry): Uint8Array {
 }
 
 /** The tensor core's dtype for a stored dtype, or undefined where it has none (F64, I64, ...). */
-export function toTensorDtype(dtype: SafetensorsDtype): DType | undefined {
+export function toTensorDtype(dtype: SafetensorsDtype): PlainDType | undefined {
   switch (dtype) {
     case 'F32':
       return 'f32';
@@ -273,7 +273,7 @@ export function toTensorDtype(dtype: SafetensorsDtype): DType | undefined {
 }
 
 /** The stored dtype for a tensor-core dtype. */
-export function fromTensorDtype(dtype: DType): SafetensorsDtype {
+export function fromTensorDtype(dtype: PlainDType): SafetensorsDtype {
   switch (dtype) {
     case 'f32':
       return 'F32';

@@ -1,20 +1,103 @@
-// Element types of tensors: f32 for compute, bf16/f16 for stored weights, i32 for ids.
-// One table maps each to its byte size and the numeric code the native kernels use.
+// Element types of tensors: f32 for compute, bf16/f16 for stored weights, i32 for ids, and
+// llama.cpp's block formats (q8_0 ... q6_k) for quantised weights. One table per fact: bytes,
+// blocks and the numeric code the native kernels use.
+
+/** Element types stored one value per element. */
+export type PlainDType = 'f32' | 'bf16' | 'f16' | 'i32';
+
+/**
+ * Quantised weight types: ggml's block formats (lowercase of the GGUF type name), each row cut
+ * into blocks of `QUANT_BLOCKS[d].elements` values stored in `QUANT_BLOCKS[d].bytes` bytes.
+ */
+export type QuantDType = 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q8_0' | 'q4_k' | 'q5_k' | 'q6_k';
 
 /** Element type of a tensor's storage. */
-export type DType = 'f32' | 'bf16' | 'f16' | 'i32';
+export type DType = PlainDType | QuantDType;
 
-/** Bytes per element. */
-export const DTYPE_BYTES: { readonly [D in DType]: number } = { f32: 4, bf16: 2, f16: 2, i32: 4 };
+/** Bytes per element of the plain dtypes (quantised ones have no per-element size: see dtypeBytes). */
+export const DTYPE_BYTES: { readonly [D in PlainDType]: number } = { f32: 4, bf16: 2, f16: 2, i32: 4 };
+
+/** Elements of the super-blocks of the K formats (ggml's QK_K). */
+const QK_K = 256;
+
+/** Block of a quantised dtype: elements per block and bytes per block (ggml-common.h's layouts). */
+export interface QuantBlock {
+  readonly elements: number;
+  readonly bytes: number;
+}
+
+/** The block of each quantised dtype (equal to src/gguf/ggmlTypes.ts's GGML_TYPES entries). */
+export const QUANT_BLOCKS: { readonly [D in QuantDType]: QuantBlock } = {
+  q4_0: { elements: 32, bytes: 2 + 16 },
+  q4_1: { elements: 32, bytes: 2 + 2 + 16 },
+  q5_0: { elements: 32, bytes: 2 + 4 + 16 },
+  q5_1: { elements: 32, bytes: 2 + 2 + 4 + 16 },
+  q8_0: { elements: 32, bytes: 2 + 32 },
+  q4_k: { elements: QK_K, bytes: 2 + 2 + 12 + QK_K / 2 },
+  q5_k: { elements: QK_K, bytes: 2 + 2 + 12 + QK_K / 8 + QK_K / 2 },
+  q6_k: { elements: QK_K, bytes: QK_K / 2 + QK_K / 4 + QK_K / 16 + 2 },
+};
+
+/** Every quantised dtype, in DTYPE_CODE order. */
+export const QUANT_DTYPES: readonly QuantDType[] = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k'];
+
+/** Quantised dtypes the quantisers write (backend.quantize, quantizeWeight); the others are read only. */
+export const QUANTIZABLE_DTYPES: readonly QuantDType[] = ['q8_0', 'q4_0', 'q4_1'];
 
 /** Numeric code passed to native kernels (matches `enum DType` in native/common.h). */
-export const DTYPE_CODE: { readonly [D in DType]: number } = { f32: 0, bf16: 1, f16: 2, i32: 3 };
+export const DTYPE_CODE: { readonly [D in DType]: number } = {
+  f32: 0,
+  bf16: 1,
+  f16: 2,
+  i32: 3,
+  q4_0: 10,
+  q4_1: 11,
+  q5_0: 12,
+  q5_1: 13,
+  q8_0: 14,
+  q4_k: 15,
+  q5_k: 16,
+  q6_k: 17,
+};
 
 /** Floating-point dtypes a weight may be stored in. */
 export const FLOAT_DTYPES: readonly DType[] = ['f32', 'bf16', 'f16'];
 
-export function isDType(s: string): s is DType {
+/** True for the plain dtypes (f32, bf16, f16, i32); quantised ones are not. */
+export function isDType(s: string): s is PlainDType {
   return s === 'f32' || s === 'bf16' || s === 'f16' || s === 'i32';
+}
+
+/** True for the quantised block dtypes (q4_0 ... q6_k). */
+export function isQuantDType(s: string): s is QuantDType {
+  return Object.hasOwn(QUANT_BLOCKS, s);
+}
+
+/**
+ * Bytes of `elements` values of a dtype. For a quantised dtype the count must fill whole blocks
+ * (a quantised tensor's rows do, so any whole number of rows does).
+ */
+export function dtypeBytes(dtype: DType, elements: number): number {
+  if (!isQuantDType(dtype)) return elements * DTYPE_BYTES[dtype];
+  const { elements: per, bytes } = QUANT_BLOCKS[dtype];
+  if (elements % per !== 0) throw new Error(`${dtype}: ${elements} elements do not fill whole blocks of ${per}`);
+  return (elements / per) * bytes;
+}
+
+/** The error every op other than linear, embedding and cast throws for a quantised tensor. */
+export function quantisedMisuse(op: string, dtype: QuantDType): Error {
+  return new Error(`${op}: quantised tensors (${dtype}) serve only as weights of linear, embedding and cast`);
+}
+
+/** The dtype when plain; quantisedMisuse otherwise (for ops that read elements one by one). */
+export function plainDType(op: string, dtype: DType): PlainDType {
+  if (isQuantDType(dtype)) throw quantisedMisuse(op, dtype);
+  return dtype;
+}
+
+/** Throws quantisedMisuse when any of the tensors is quantised. */
+export function rejectQuantised(op: string, ...tensors: readonly { readonly dtype: DType }[]): void {
+  for (const t of tensors) if (isQuantDType(t.dtype)) throw quantisedMisuse(op, t.dtype);
 }
 
 /** Rounds an f32 to the nearest bf16 (ties to even) and returns the 16 bits. */

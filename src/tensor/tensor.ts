@@ -1,8 +1,9 @@
 // The Tensor: shape, strides and offset over refcounted backend storage, plus the
 // autograd fields. Data lives in the backend; views share storage; dispose frees.
+// Quantised tensors (q8_0 ...) are (rows, cols) weights whose rows are whole blocks.
 import type { Backend, Ptr, StridedRef } from '../backend/types.js';
 import { defaultBackend } from '../backend/index.js';
-import { DTYPE_BYTES, type DType, bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from './dtype.js';
+import { QUANT_BLOCKS, dtypeBytes, isQuantDType, plainDType, type DType, type PlainDType, bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from './dtype.js';
 import { Storage } from './storage.js';
 import { contiguousStrides, formatShape, isContiguous, numel, type Shape } from './shape.js';
 import { trackTensor } from './scope.js';
@@ -32,11 +33,16 @@ export class Tensor {
     readonly storage: Storage,
     readonly shape: Shape,
     readonly strides: readonly number[],
-    /** Offset of element 0 in storage, in elements. */
+    /** Offset of element 0 in storage, in elements (whole blocks for a quantised dtype). */
     readonly offset: number,
     readonly dtype: DType,
     /** Whether gradients flow to this tensor. */
     public requiresGrad = false,
+    /**
+     * Bytes into storage where element offset 0 lies: 0 but for quantised tensors over a file that
+     * aligns them to fewer bytes than a block (GGUF aligns to 32, a Q4_0 block is 18).
+     */
+    readonly baseBytes = 0,
   ) {
     trackTensor(this);
   }
@@ -56,7 +62,7 @@ export class Tensor {
   /** Byte address of element 0. */
   get ptr(): Ptr {
     this.assertAlive();
-    return this.storage.ptr + this.offset * DTYPE_BYTES[this.dtype];
+    return this.storage.ptr + this.baseBytes + dtypeBytes(this.dtype, this.offset);
   }
   /** Address plus strides, for strided kernels. */
   get ref(): StridedRef {
@@ -97,7 +103,7 @@ export class Tensor {
   /** A new tensor sharing this storage with another shape/strides/offset. */
   view(shape: Shape, strides: readonly number[], offset = this.offset): Tensor {
     this.assertAlive();
-    return new Tensor(this.storage.retain(), shape, strides, offset, this.dtype);
+    return new Tensor(this.storage.retain(), shape, strides, offset, this.dtype, false, this.baseBytes);
   }
 
   /** A tensor sharing storage but cut off from autograd. */
@@ -105,13 +111,14 @@ export class Tensor {
     return this.view(this.shape, this.strides);
   }
 
-  /** Copies the data out as a flat array in row-major order (f32/bf16/f16 as Float32Array). */
+  /** Copies the data out as a flat array in row-major order (f32/bf16/f16 and quantised blocks as Float32Array). */
   toArray(): Float32Array | Int32Array {
     this.assertAlive();
+    if (isQuantDType(this.dtype)) return dequantizedArray(this);
     const t = this.isContiguous ? this : contiguousCopy(this);
     try {
-      const bytes = t.backend.read(t.ptr, t.size * DTYPE_BYTES[t.dtype]);
-      return decode(bytes, t.dtype, t.size);
+      const bytes = t.backend.read(t.ptr, dtypeBytes(t.dtype, t.size));
+      return decode(bytes, plainDType('toArray', t.dtype), t.size);
     } finally {
       if (t !== this) t.dispose();
     }
@@ -139,6 +146,27 @@ export class Tensor {
   }
 }
 
+/** The values of a contiguous quantised tensor, dequantised by the backend. */
+function dequantizedArray(t: Tensor): Float32Array {
+  if (!t.isContiguous) throw new Error(`toArray: a quantised (${t.dtype}) view must be contiguous, got ${t}`);
+  const wide = empty(t.shape, { backend: t.backend });
+  try {
+    t.backend.cast(t.size, t.ptr, t.dtype, wide.ptr, 'f32');
+    return wide.toArray() as Float32Array;
+  } finally {
+    wide.dispose();
+  }
+}
+
+/** Throws unless a quantised tensor's shape is (rows, cols) with cols whole blocks. */
+function checkQuantShape(shape: Shape, dtype: DType): void {
+  if (!isQuantDType(dtype)) return;
+  const block = QUANT_BLOCKS[dtype].elements;
+  if (shape.length !== 2 || shape[1]! % block !== 0) {
+    throw new Error(`${dtype} tensors are (rows, cols) weights with cols a multiple of ${block}, got ${formatShape(shape)}`);
+  }
+}
+
 /** Allocates an uninitialised contiguous tensor. */
 export function empty(shape: Shape, opts: TensorOptions = {}): Tensor {
   const dtype = opts.dtype ?? 'f32';
@@ -146,22 +174,25 @@ export function empty(shape: Shape, opts: TensorOptions = {}): Tensor {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new Error(`invalid shape ${formatShape(shape)}`);
   }
-  const storage = Storage.alloc(backend, Math.max(1, numel(shape)) * DTYPE_BYTES[dtype]);
+  checkQuantShape(shape, dtype);
+  const storage = Storage.alloc(backend, Math.max(1, dtypeBytes(dtype, numel(shape))));
   return new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype, opts.requiresGrad ?? false);
 }
 
 /** A tensor from flat data (numbers are converted to the dtype) and a shape. */
 export function tensor(data: ArrayLike<number>, shape: Shape = [data.length], opts: TensorOptions = {}): Tensor {
   if (numel(shape) !== data.length) throw new Error(`tensor: ${data.length} values do not fill shape ${formatShape(shape)}`);
+  const dtype = plainDType('tensor (build quantised weights with quantizeWeight)', opts.dtype ?? 'f32');
   const t = empty(shape, opts);
-  t.backend.write(t.storage.ptr, encode(data, t.dtype));
+  t.backend.write(t.storage.ptr, encode(data, dtype));
   return t;
 }
 
 /** A tensor filled with one value. */
 export function full(shape: Shape, value: number, opts: TensorOptions = {}): Tensor {
+  const dtype = plainDType('full', opts.dtype ?? 'f32');
   const t = empty(shape, opts);
-  t.backend.fill(t.dtype, t.size, t.storage.ptr, value);
+  t.backend.fill(dtype, t.size, t.storage.ptr, value);
   return t;
 }
 
@@ -173,21 +204,29 @@ export function ones(shape: Shape, opts: TensorOptions = {}): Tensor {
   return full(shape, 1, opts);
 }
 
-/** Wraps existing backend memory (e.g. a mapped checkpoint) without copying. */
+/**
+ * Wraps existing backend memory (e.g. a mapped checkpoint) without copying. A plain dtype's byte
+ * offset must be a multiple of its size; a quantised tensor's may be any (its blocks start there).
+ */
 export function fromStorage(storage: Storage, shape: Shape, dtype: DType, byteOffset = 0): Tensor {
-  const item = DTYPE_BYTES[dtype];
+  if (isQuantDType(dtype)) {
+    checkQuantShape(shape, dtype);
+    return new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype, false, byteOffset);
+  }
+  const item = dtypeBytes(dtype, 1);
   if (byteOffset % item !== 0) throw new Error(`byte offset ${byteOffset} is not aligned to ${dtype}`);
   return new Tensor(storage, [...shape], contiguousStrides(shape), byteOffset / item, dtype);
 }
 
 /** A contiguous copy of any tensor (no autograd). */
 export function contiguousCopy(t: Tensor): Tensor {
-  const out = empty(t.shape, { dtype: t.dtype, backend: t.backend });
-  t.backend.copy(t.dtype, t.shape, t.ref, out.ref);
+  const dtype = plainDType('contiguousCopy', t.dtype);
+  const out = empty(t.shape, { dtype, backend: t.backend });
+  t.backend.copy(dtype, t.shape, t.ref, out.ref);
   return out;
 }
 
-function encode(data: ArrayLike<number>, dtype: DType): ArrayBufferView {
+function encode(data: ArrayLike<number>, dtype: PlainDType): ArrayBufferView {
   switch (dtype) {
     case 'f32':
       return data instanceof Float32Array ? data : Float32Array.from(data);
@@ -202,7 +241,7 @@ function encode(data: ArrayLike<number>, dtype: DType): ArrayBufferView {
   }
 }
 
-function decode(bytes: Uint8Array, dtype: DType, n: number): Float32Array | Int32Array {
+function decode(bytes: Uint8Array, dtype: PlainDType, n: number): Float32Array | Int32Array {
   const buf = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
   switch (dtype) {
     case 'f32':

@@ -1,7 +1,7 @@
 // `llava train --dry-run`: the plan of a run before any compute: what trains and what is frozen,
 // the data after filtering, steps and tokens, and rough time and memory estimates (stated as such).
 
-import { DTYPE_BYTES } from '../tensor/dtype.js';
+import { dtypeBytes } from '../tensor/dtype.js';
 import type { TrainOptions } from './trainer.js';
 import type { prepareRun } from './trainer.js';
 
@@ -37,7 +37,7 @@ export function describePlan(run: ReturnType<typeof prepareRun>, o: TrainOptions
   const flopsPerEpoch = positions * (4 * textParams + 2 * trainable) + images * L * 2 * visionParams;
   const seconds = (flopsPerEpoch * epochs) / (ASSUMED_GFLOPS * 1e9);
   const mapped = run.pipeline.loaded.storedDtypes;
-  const fileBytes = params.reduce((s, [, p]) => s + (p.value.storage.kind === 'mapped' ? p.value.size * DTYPE_BYTES[p.value.dtype] : 0), 0);
+  const fileBytes = params.reduce((s, [, p]) => s + (p.value.storage.kind === 'mapped' ? dtypeBytes(p.value.dtype, p.value.size) : 0), 0);
   const C = model.config.text.hiddenSize;
   const V = model.config.text.vocabSize;
   const longest = Math.max(...d.samples.map((s) => run.pipeline.promptPositions(s.inputIds)));

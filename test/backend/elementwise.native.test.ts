@@ -2,15 +2,15 @@
 // data over odd sizes, permuted/padded/broadcast (stride-0) views, every op and dtype.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DTYPE_BYTES, f32ToBf16Bits, f32ToF16Bits, type DType } from '../../src/tensor/dtype.js';
+import { DTYPE_BYTES, f32ToBf16Bits, f32ToF16Bits, type PlainDType } from '../../src/tensor/dtype.js';
 import type { Backend, BinaryOp, Ptr, ReduceOp, UnaryOp } from '../../src/backend/types.js';
 import { Rng, assertClose, downloadF32, downloadI32, nativeOrSkip, reference, upload } from './harness.js';
 
 const ref = reference();
 const nat = nativeOrSkip();
 const skip = nat ? false : 'native addon not built';
-const DTYPES: readonly DType[] = ['f32', 'bf16', 'f16', 'i32'];
-const FLOAT_DTYPES: readonly DType[] = ['f32', 'bf16', 'f16'];
+const DTYPES: readonly PlainDType[] = ['f32', 'bf16', 'f16', 'i32'];
+const FLOAT_DTYPES: readonly PlainDType[] = ['f32', 'bf16', 'f16'];
 /** Sizes that hit the scalar tails, one vector, several, and the threaded path (> 16K). */
 const SIZES = [1, 3, 17, 1000, 40_009];
 
@@ -42,7 +42,7 @@ function layout(shape: readonly number[], spec: ViewSpec): { storage: number; st
 }
 
 /** Random bits valid for a dtype: finite floats of mixed magnitude, or i32 over a wide range. */
-function randomBits(rng: Rng, dtype: DType, n: number): Float32Array | Int32Array | Uint16Array {
+function randomBits(rng: Rng, dtype: PlainDType, n: number): Float32Array | Int32Array | Uint16Array {
   const values = rng.normalArray(n, 0, 3);
   switch (dtype) {
     case 'f32':
@@ -58,7 +58,7 @@ function randomBits(rng: Rng, dtype: DType, n: number): Float32Array | Int32Arra
   }
 }
 
-function readBits(b: Backend, dtype: DType, p: Ptr, n: number): Uint16Array | Int32Array {
+function readBits(b: Backend, dtype: PlainDType, p: Ptr, n: number): Uint16Array | Int32Array {
   const bytes = b.read(p, n * DTYPE_BYTES[dtype]);
   return DTYPE_BYTES[dtype] === 2 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Int32Array(bytes.buffer, bytes.byteOffset, n);
 }

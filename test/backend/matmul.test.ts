@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { reference, nativeOrSkip, NATIVE_SKIP, upload, downloadF32, Rng } from './harness.js';
 import type { Backend, MatmulParams, Ptr } from '../../src/backend/types.js';
-import type { DType } from '../../src/tensor/dtype.js';
+import type { PlainDType } from '../../src/tensor/dtype.js';
 import { f32ToBf16Bits, f32ToF16Bits, bf16BitsToF32, f16BitsToF32 } from '../../src/tensor/dtype.js';
 import { loadAddon } from '../../src/backend/native/addon.js';
 import { nativeMatmulSerial } from '../../src/backend/native/matmul.js';
@@ -13,7 +13,7 @@ import { nativeMatmulSerial } from '../../src/backend/native/matmul.js';
 const REL_TOL = 1e-5;
 const ODD_SIZES = [1, 7, 33, 65, 257] as const;
 
-type FloatB = Exclude<DType, 'i32'>;
+type FloatB = Exclude<PlainDType, 'i32'>;
 
 /** One matmul problem: its shape and layout, generated data lives in CaseData. */
 interface Case {

@@ -12,16 +12,7 @@ import { writeGguf } from '../../src/gguf/writer.js';
 import { llamaMetadata, llamaTensors } from '../../src/gguf/llama.js';
 import { llamaTokenizerMetadata } from '../../src/gguf/tokenizer.js';
 import { tinyModel } from '../model/fixtures.js';
-
-/** node-llama-cpp's getLlama with its prebuilt CPU binary, or the reason it cannot load here. */
-async function llamaCpp(): Promise<{ llama?: import('node-llama-cpp').Llama; skip?: string }> {
-  try {
-    const { getLlama } = await import('node-llama-cpp');
-    return { llama: await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never }) };
-  } catch (e) {
-    return { skip: `node-llama-cpp's prebuilt llama.cpp does not load here: ${(e as Error).message}` };
-  }
-}
+import { llamaCpp } from './llamaCppHelper.js';
 
 const cpp = await llamaCpp();
 

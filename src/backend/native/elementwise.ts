@@ -1,8 +1,9 @@
-// Native elementwise kernels: thin forwarders to the addon's copy/cast/unary/binary/reduce/
-// embedding/adamw exports (native/elementwise.cpp, reduce.cpp, embedding.cpp, optim.cpp).
-import { DTYPE_CODE } from '../../tensor/dtype.js';
+// Native elementwise kernels: thin forwarders to the addon's copy/cast/quantize/unary/binary/reduce/
+// embedding/adamw exports (native/elementwise.cpp, cast.cpp, quant.cpp, reduce.cpp, embedding.cpp, optim.cpp).
+import { DTYPE_CODE, plainDType } from '../../tensor/dtype.js';
 import type { BinaryOp, ElementwiseKernels, ReduceOp, StridedRef, UnaryOp } from '../types.js';
 import type { NativeAddon } from './addon.js';
+import { checkQuantize } from '../reference/quant.js';
 
 /** Op codes the addon switches on; the order matches `enum UnaryCode` in native/elementwise_math.h. */
 const UNARY_CODE = {
@@ -77,6 +78,7 @@ export function nativeElementwise(addon: NativeAddon): ElementwiseKernels {
   const copy = exported(addon, 'copy');
   const cast = exported(addon, 'cast');
   const fill = exported(addon, 'fill');
+  const quantize = exported(addon, 'quantize');
   const unary = exported(addon, 'unary');
   const unaryBackward = exported(addon, 'unaryBackward');
   const binary = exported(addon, 'binary');
@@ -89,9 +91,13 @@ export function nativeElementwise(addon: NativeAddon): ElementwiseKernels {
   const adamw = exported(addon, 'adamw');
   return {
     copy: (dtype, shape, src, dst) =>
-      copy(DTYPE_CODE[dtype], packLayout('copy', shape, COPY_OPERANDS, src, dst), src.ptr, dst.ptr),
+      copy(DTYPE_CODE[plainDType('copy', dtype)], packLayout('copy', shape, COPY_OPERANDS, src, dst), src.ptr, dst.ptr),
     cast: (n, src, srcDtype, dst, dstDtype) => cast(n, src, DTYPE_CODE[srcDtype], dst, DTYPE_CODE[dstDtype]),
-    fill: (dtype, n, dst, value) => fill(DTYPE_CODE[dtype], n, dst, value),
+    quantize: (n, src, dst, dtype) => {
+      checkQuantize(n, dtype);
+      quantize(n, src, dst, DTYPE_CODE[dtype]);
+    },
+    fill: (dtype, n, dst, value) => fill(DTYPE_CODE[plainDType('fill', dtype)], n, dst, value),
     unary: (op, n, x, y, alpha, beta) => unary(UNARY_CODE[op], n, x, y, alpha, beta),
     unaryBackward: (op, n, x, dy, dx, alpha, beta) => unaryBackward(UNARY_CODE[op], n, x, dy, dx, alpha, beta),
     binary: (op, shape, a, b, out) =>

@@ -28,6 +28,7 @@ export function createNativeBackend(): Backend {
       threads: addon.threads!(),
       cpu: addon.cpuFeatures!(),
       gemm: matmul.gemmInfo(),
+      quantKernels: addon.quantIsa!(),
       memory: addon.memoryStats!(),
     }),
     ...nativeElementwise(addon),

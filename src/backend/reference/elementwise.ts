@@ -1,8 +1,9 @@
 // Reference (pure TypeScript) elementwise kernels: data movement, unary/binary math,
 // reductions, embedding and AdamW. Short and obviously correct: the oracle for the native ones.
-import type { DType } from '../../tensor/dtype.js';
+import { dtypeBytes, isQuantDType, plainDType, type DType, type PlainDType } from '../../tensor/dtype.js';
 import type { AdamWStep, BinaryOp, ElementwiseKernels, Ptr, ReduceOp, StridedRef, UnaryOp } from '../types.js';
 import type { RefMemory } from './memory.js';
+import { dequantizeAt, quantizeInto } from './quant.js';
 import { binaryValue, unaryDerivative, unaryValue } from './elementwiseMath.js';
 import {
   F32_VIEW,
@@ -22,9 +23,10 @@ import {
  */
 export function referenceElementwise(mem: RefMemory): ElementwiseKernels {
   return {
-    copy: (dtype, shape, src, dst) => copy(mem, dtype, shape, src, dst),
+    copy: (dtype, shape, src, dst) => copy(mem, plainDType('copy', dtype), shape, src, dst),
     cast: (n, src, srcDtype, dst, dstDtype) => cast(mem, n, src, srcDtype, dst, dstDtype),
-    fill: (dtype, n, dst, value) => writeValues(mem, dtype, dst, new Float64Array(n).fill(value)),
+    quantize: (n, src, dst, dtype) => quantizeInto(mem, n, src, dst, dtype),
+    fill: (dtype, n, dst, value) => writeValues(mem, plainDType('fill', dtype), dst, new Float64Array(n).fill(value)),
     unary: (op, n, x, y, alpha, beta) => unary(mem, op, n, x, y, alpha, beta),
     unaryBackward: (op, n, x, dy, dx, alpha, beta) => unaryBackward(mem, op, n, x, dy, dx, alpha, beta),
     binary: (op, shape, a, b, out) => binary(mem, op, shape, a, b, out),
@@ -38,7 +40,7 @@ export function referenceElementwise(mem: RefMemory): ElementwiseKernels {
   };
 }
 
-function copy(mem: RefMemory, dtype: DType, shape: readonly number[], src: StridedRef, dst: StridedRef): void {
+function copy(mem: RefMemory, dtype: PlainDType, shape: readonly number[], src: StridedRef, dst: StridedRef): void {
   checkShape('copy', shape, { src, dst });
   // Raw bits, so NaN payloads and -0 move unchanged.
   const kind = bitsKind(dtype);
@@ -49,7 +51,12 @@ function copy(mem: RefMemory, dtype: DType, shape: readonly number[], src: Strid
   });
 }
 
-function cast(mem: RefMemory, n: number, src: Ptr, srcDtype: DType, dst: Ptr, dstDtype: DType): void {
+function cast(mem: RefMemory, n: number, src: Ptr, srcDtype: DType, dst: Ptr, dstDtype: PlainDType): void {
+  if (isQuantDType(srcDtype)) {
+    if (dstDtype !== 'f32') throw new Error(`cast: quantised ${srcDtype} converts to f32 only, not ${dstDtype}`);
+    mem.f32(dst, n).set(dequantizeAt(mem, srcDtype, src, n));
+    return;
+  }
   if (srcDtype === dstDtype) {
     const kind = bitsKind(srcDtype);
     kind.make(mem, dst, n).set(kind.make(mem, src, n));
@@ -163,15 +170,18 @@ function topk(mem: RefMemory, rows: number, cols: number, k: number, x: Ptr, val
 }
 
 function embedding(mem: RefMemory, n: number, dim: number, vocab: number, weight: Ptr, weightDtype: DType, ids: Ptr, out: Ptr): void {
-  if (weightDtype === 'i32') throw new Error('embedding: weight dtype must be f32, bf16 or f16, got i32');
+  if (weightDtype === 'i32') throw new Error('embedding: weight dtype must be f32, bf16, f16 or quantised, got i32');
   const idv = mem.i32(ids, n);
   const os = mem.f32(out, n * dim); // (n, dim)
-  const rowBytes = dim * (weightDtype === 'f32' ? 4 : 2);
+  const rowBytes = dtypeBytes(weightDtype, dim);
   // Every id is checked before anything is written, as the native kernel does.
   idv.forEach((id, t) => {
     if (id < 0 || id >= vocab) throw new Error(`embedding: id ${id} at position ${t} is out of range for vocab size ${vocab}`);
   });
-  for (let t = 0; t < n; t++) os.set(readValues(mem, weightDtype, weight + idv[t]! * rowBytes, dim), t * dim);
+  for (let t = 0; t < n; t++) {
+    const row = weight + idv[t]! * rowBytes;
+    os.set(isQuantDType(weightDtype) ? dequantizeAt(mem, weightDtype, row, dim) : readValues(mem, weightDtype, row, dim), t * dim);
+  }
 }
 
 function embeddingBackward(mem: RefMemory, n: number, dim: number, ids: Ptr, dy: Ptr, dweight: Ptr): void {

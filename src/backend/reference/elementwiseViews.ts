@@ -1,6 +1,6 @@
 // Memory plumbing for the reference elementwise kernels: typed views over strided
 // tensors, an odometer over N-d indices, and dtype-aware element reads and writes.
-import type { DType } from '../../tensor/dtype.js';
+import type { PlainDType } from '../../tensor/dtype.js';
 import { DTYPE_BYTES, bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../tensor/dtype.js';
 import type { Ptr, StridedRef } from '../types.js';
 import type { RefMemory } from './memory.js';
@@ -88,7 +88,7 @@ export function forEachOffset(
 }
 
 /** The raw-bits view used to move elements of a dtype without touching their values. */
-export function bitsKind(dtype: DType): ViewKind<Int32Array> | ViewKind<Uint16Array> {
+export function bitsKind(dtype: PlainDType): ViewKind<Int32Array> | ViewKind<Uint16Array> {
   return DTYPE_BYTES[dtype] === 2 ? U16_VIEW : I32_VIEW;
 }
 
@@ -104,7 +104,7 @@ export function toInt32(v: number): number {
 }
 
 /** Reads n contiguous elements of a dtype as numbers (floats widened, ints as is). */
-export function readValues(mem: RefMemory, dtype: DType, ptr: Ptr, n: number): Float64Array {
+export function readValues(mem: RefMemory, dtype: PlainDType, ptr: Ptr, n: number): Float64Array {
   const out = new Float64Array(n);
   switch (dtype) {
     case 'f32':
@@ -130,7 +130,7 @@ export function readValues(mem: RefMemory, dtype: DType, ptr: Ptr, n: number): F
 }
 
 /** Writes numbers as n contiguous elements of a dtype (floats rounded to nearest even, ints via toInt32). */
-export function writeValues(mem: RefMemory, dtype: DType, ptr: Ptr, values: ArrayLike<number>): void {
+export function writeValues(mem: RefMemory, dtype: PlainDType, ptr: Ptr, values: ArrayLike<number>): void {
   const n = values.length;
   switch (dtype) {
     case 'f32':

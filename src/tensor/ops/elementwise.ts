@@ -1,13 +1,14 @@
 // Elementwise ops: unary functions (activations, exp/log, affine), broadcasting binary
-// arithmetic and comparisons, where / maskedFill, and dtype casts.
+// arithmetic and comparisons, where / maskedFill, and dtype casts (quantised weights to f32).
 import type { BinaryOp, UnaryOp } from '../../backend/types.js';
 import { record } from '../../autograd/tape.js';
 import { Tensor, empty, full } from '../tensor.js';
 import { broadcastShapes, broadcastStrides, formatShape } from '../shape.js';
-import type { DType } from '../dtype.js';
+import { isQuantDType, plainDType, rejectQuantised, type DType } from '../dtype.js';
 import { contiguous } from './view.js';
 
 function assertF32(x: Tensor, what: string): void {
+  rejectQuantised(what, x);
   if (x.dtype !== 'f32') throw new Error(`${what} needs f32 tensors, got ${x.dtype} ${formatShape(x.shape)} (cast first)`);
 }
 
@@ -127,13 +128,27 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   return out;
 }
 
-/** Converts to another dtype (float <-> float keeps gradients; to or from i32 does not). */
+/**
+ * Converts to another dtype (float <-> float keeps gradients; to or from i32 does not). A
+ * quantised weight converts to f32 only (dequantised, no gradient); quantizeWeight goes the other way.
+ */
 export function cast(x: Tensor, dtype: DType): Tensor {
   if (x.dtype === dtype) return contiguous(x);
+  if (isQuantDType(x.dtype)) return dequantize(x, dtype);
+  const to = plainDType(`cast (quantise with quantizeWeight(x, '${dtype}'))`, dtype);
   const xc = x.isContiguous ? x : contiguous(x);
-  const out = empty(x.shape, { dtype, backend: x.backend });
-  x.backend.cast(x.size, xc.ptr, x.dtype, out.ptr, dtype);
+  const out = empty(x.shape, { dtype: to, backend: x.backend });
+  x.backend.cast(x.size, xc.ptr, x.dtype, out.ptr, to);
   if (xc !== x) xc.dispose();
   if (dtype === 'i32' || x.dtype === 'i32') return out;
   return record('cast', out, [x], { from: x.dtype });
+}
+
+/** A quantised weight's values as f32 (its rows' blocks dequantised by the backend). */
+function dequantize(x: Tensor, dtype: DType): Tensor {
+  if (dtype !== 'f32') throw new Error(`cast: quantised tensors (${x.dtype}) convert to f32 only, not ${dtype}`);
+  if (!x.isContiguous) throw new Error(`cast: a quantised (${x.dtype}) view must be contiguous, got ${x}`);
+  const out = empty(x.shape, { backend: x.backend });
+  x.backend.cast(x.size, x.ptr, x.dtype, out.ptr, 'f32');
+  return out;
 }

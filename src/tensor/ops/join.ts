@@ -3,7 +3,7 @@
 import { record } from '../../autograd/tape.js';
 import { Tensor, empty } from '../tensor.js';
 import { formatShape, normDim } from '../shape.js';
-import { DTYPE_BYTES } from '../dtype.js';
+import { dtypeBytes, plainDType } from '../dtype.js';
 import { unsqueeze } from './view.js';
 
 /** Concatenates along dim; all other dims must match. */
@@ -19,11 +19,12 @@ export function concat(tensors: readonly Tensor[], dim = 0): Tensor {
   const sizes = tensors.map((t) => t.shape[d]!);
   const shape = [...first.shape];
   shape[d] = sizes.reduce((a, b) => a + b, 0);
-  const out = empty(shape, { dtype: first.dtype, backend: first.backend });
+  const dtype = plainDType('concat', first.dtype); // every input has first's dtype
+  const out = empty(shape, { dtype, backend: first.backend });
   let start = 0;
   for (const t of tensors) {
-    const dst = { ptr: out.ptr + start * out.strides[d]! * DTYPE_BYTES[out.dtype], strides: out.strides };
-    out.backend.copy(t.dtype, t.shape, t.ref, dst);
+    const dst = { ptr: out.ptr + dtypeBytes(dtype, start * out.strides[d]!), strides: out.strides };
+    out.backend.copy(dtype, t.shape, t.ref, dst);
     start += t.shape[d]!;
   }
   return record('concat', out, tensors, { dim: d, sizes });

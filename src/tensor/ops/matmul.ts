@@ -1,11 +1,12 @@
 // Matrix products: batched matmul with broadcast batch dims, transposed operands passed to
-// the GEMM without copies, bf16/f16 right-hand operands (weights), and linear layers.
+// the GEMM without copies, bf16/f16 and quantised right-hand operands (weights), and linear layers.
 import type { MatmulParams } from '../../backend/types.js';
 import { record } from '../../autograd/tape.js';
 import { Tensor, contiguousCopy, empty } from '../tensor.js';
 import { broadcastShapes, formatShape, numel, viewStrides } from '../shape.js';
 import { add } from './elementwise.js';
 import { transpose } from './view.js';
+import { isQuantDType, quantisedMisuse, rejectQuantised, type QuantDType } from '../dtype.js';
 
 /** How a (rows, cols) matrix view is handed to the GEMM. */
 interface MatrixLayout {
@@ -39,10 +40,12 @@ function batchStride(x: Tensor, batchShape: readonly number[]): number | undefin
 
 /**
  * a @ b over the last two dims, batch dims broadcast: a (..., m, k), b (..., k, n).
- * b may be bf16/f16 (weights, no gradient to b then); a must be f32.
+ * b may be bf16/f16 (weights, no gradient to b then) or quantised (only as linear's transposed
+ * weight, see quantisedMatmul); a must be f32.
  */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.ndim < 2 || b.ndim < 2) throw new Error(`matmul needs >= 2-d operands, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
+  rejectQuantised('matmul (left operand)', a);
   if (a.dtype !== 'f32') throw new Error(`matmul: left operand must be f32, got ${a.dtype}`);
   if (b.dtype === 'i32') throw new Error('matmul: right operand must be a float dtype');
   if (b.dtype !== 'f32' && b.requiresGrad) throw new Error(`matmul: gradients to ${b.dtype} weights are not supported (train in f32)`);
@@ -50,6 +53,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const k = a.dim(-1);
   const n = b.dim(-1);
   if (b.dim(-2) !== k) throw new Error(`matmul: inner dims differ: ${formatShape(a.shape)} @ ${formatShape(b.shape)}`);
+  if (isQuantDType(b.dtype)) return quantisedMatmul(a, b, b.dtype);
   // Fold a's batch dims into m when b is a plain matrix and a's rows are evenly spaced.
   if (b.ndim === 2 && a.ndim > 2) {
     const flatStrides = viewStrides(a.shape, a.strides, [a.size / k, k]);
@@ -100,6 +104,32 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (ac !== a) ac.dispose();
   if (bc !== b) bc.dispose();
   return record('matmul', out, [a, b], {}, [a, b]);
+}
+
+/**
+ * a (..., m, k) @ b, b (k, n) the transposed view of a quantised weight W (n, k) that linear(x, w)
+ * passes: the GEMM reads W's rows of blocks as they are stored. a's leading dims fold into m.
+ */
+function quantisedMatmul(a: Tensor, b: Tensor, dtype: QuantDType): Tensor {
+  const [k, n] = b.shape as [number, number];
+  if (b.ndim !== 2 || b.strides[0] !== 1 || (n > 1 && b.strides[1] !== k)) {
+    throw new Error(`${quantisedMisuse('matmul', dtype).message}: the right operand must be linear's transposed weight, got ${formatShape(b.shape)} with strides [${b.strides}]`);
+  }
+  const rows = numel(a.shape.slice(0, -1));
+  const flat = viewStrides(a.shape, a.strides, [rows, k]);
+  const ac = flat && flat[1] === 1 ? a : contiguousCopy(a);
+  const lda = ac === a ? (rows === 1 ? k : flat![0]!) : k;
+  const out = empty([rows, n], { backend: a.backend });
+  a.backend.matmul({
+    batch: 1, m: rows, n, k,
+    a: ac.ptr, transA: false, lda, strideA: 0,
+    b: b.ptr, bDtype: dtype, transB: true, ldb: k, strideB: 0,
+    c: out.ptr, ldc: n, strideC: 0,
+    alpha: 1, beta: 0,
+  });
+  if (ac !== a) ac.dispose();
+  const shaped = new Reshapable(out).reshaped([...a.shape.slice(0, -1), n]);
+  return record('matmul', shaped, [a, b], {}, [a, b]);
 }
 
 /** One 2-d GEMM of a viewed as (rows, k) with the given layout, b as a matrix. */

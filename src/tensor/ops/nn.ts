@@ -9,6 +9,7 @@ import type { Rng } from '../random.js';
 import { contiguous, emptyLike, permute, reshape } from './view.js';
 import { add, mul } from './elementwise.js';
 import { matmul } from './matmul.js';
+import { rejectQuantised } from '../dtype.js';
 
 /** The value that marks label positions excluded from the loss. */
 export const IGNORE_INDEX = -100;
@@ -19,6 +20,7 @@ function rowsCols(x: Tensor): [number, number] {
 }
 
 function softmaxImpl(x: Tensor, log: boolean): Tensor {
+  rejectQuantised('softmax', x);
   if (x.dtype !== 'f32') throw new Error(`softmax needs f32, got ${x.dtype}`);
   const xc = contiguous(x);
   const [rows, cols] = rowsCols(xc);
@@ -36,6 +38,7 @@ export const logSoftmax = (x: Tensor): Tensor => softmaxImpl(x, true);
 
 /** LayerNorm over the last dim with optional affine weight and bias (C). */
 export function layerNorm(x: Tensor, weight: Tensor | undefined, bias: Tensor | undefined, eps = 1e-5): Tensor {
+  rejectQuantised('layerNorm', x);
   const xc = contiguous(x);
   const [rows, cols] = rowsCols(xc);
   checkVector(weight, cols, 'layerNorm weight');
@@ -54,6 +57,7 @@ export function layerNorm(x: Tensor, weight: Tensor | undefined, bias: Tensor | 
 
 /** RMSNorm over the last dim: x * rsqrt(mean(x^2) + eps) * weight. */
 export function rmsNorm(x: Tensor, weight: Tensor | undefined, eps = 1e-6): Tensor {
+  rejectQuantised('rmsNorm', x);
   const xc = contiguous(x);
   const [rows, cols] = rowsCols(xc);
   checkVector(weight, cols, 'rmsNorm weight');
@@ -95,6 +99,7 @@ function release(tmp: Tensor, original: Tensor): void {
  * rotDim dims of each head; positions i32 (B, T). The output keeps x's memory layout.
  */
 export function rope(x: Tensor, positions: Tensor, theta = 10000, rotDim = x.dim(-1)): Tensor {
+  rejectQuantised('rope', x);
   const [B, H, T, D] = x.shape as [number, number, number, number];
   if (positions.dtype !== 'i32' || positions.size !== B * T || !positions.isContiguous) {
     throw new Error(`rope: positions must be contiguous i32 (B, T) = (${B}, ${T}), got ${formatShape(positions.shape)} ${positions.dtype}`);
@@ -123,6 +128,7 @@ export interface AttentionOptions {
  * (grouped-query). Returns (B, Hq, Tq, D) laid out in memory like q.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  rejectQuantised('attention', q, k, v);
   const [B, Hq, Tq, D] = q.shape as [number, number, number, number];
   const [Bk, Hkv, Tk, Dk] = k.shape as [number, number, number, number];
   if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4 || Bk !== B || Dk !== D || v.shape.some((s, i) => s !== k.shape[i])) {
@@ -170,6 +176,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
  * ignoreIndex. All rows ignored gives 0 (and zero gradients).
  */
 export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = IGNORE_INDEX): Tensor {
+  rejectQuantised('crossEntropy', logits);
   if (logits.ndim !== 2 || logits.dtype !== 'f32') throw new Error(`crossEntropy: logits must be f32 (N, V), got ${formatShape(logits.shape)} ${logits.dtype}`);
   const [N, V] = logits.shape as [number, number];
   if (targets.dtype !== 'i32' || targets.size !== N) throw new Error(`crossEntropy: targets must be i32 with ${N} entries, got ${formatShape(targets.shape)} ${targets.dtype}`);
@@ -186,7 +193,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = IGNO
   return r;
 }
 
-/** Rows of weight (V, C) picked by i32 ids of any shape: (...ids, C). bf16/f16 weights are widened. */
+/** Rows of weight (V, C) picked by i32 ids of any shape: (...ids, C). bf16/f16 weights are widened, quantised rows dequantised. */
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
   if (weight.ndim !== 2 || !weight.isContiguous) throw new Error(`embedding: weight must be a contiguous (V, C) matrix, got ${formatShape(weight.shape)}`);
   if (ids.dtype !== 'i32') throw new Error(`embedding: ids must be i32, got ${ids.dtype}`);
@@ -201,6 +208,7 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
 
 /** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p). */
 export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor {
+  rejectQuantised('dropout', x);
   if (p < 0 || p >= 1) throw new Error(`dropout probability must be in [0, 1), got ${p}`);
   if (!training || p === 0) return contiguous(x);
   const keep = 1 / (1 - p);

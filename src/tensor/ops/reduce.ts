@@ -6,6 +6,7 @@ import { Tensor, empty } from '../tensor.js';
 import { formatShape, normDim, numel, shapesEqual, type Shape } from '../shape.js';
 import { contiguous, reshape } from './view.js';
 import { affine } from './elementwise.js';
+import { rejectQuantised } from '../dtype.js';
 
 function normAxes(x: Tensor, axes: number | readonly number[] | undefined): number[] {
   if (axes === undefined) return [...x.shape.keys()];
@@ -47,6 +48,7 @@ function reduceRaw(x: Tensor, op: ReduceOp, axes: readonly number[], keepdim: bo
 }
 
 function reduceOp(x: Tensor, op: ReduceOp, axes: number | readonly number[] | undefined, keepdim: boolean): Tensor {
+  rejectQuantised(op, x);
   if (x.dtype !== 'f32') throw new Error(`${op} needs f32, got ${x.dtype}`);
   const ax = normAxes(x, axes);
   const out = reduceRaw(x, op, ax, keepdim);
@@ -100,6 +102,7 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
 
 /** Index of the max along an axis (first on ties), as i32; no gradient. */
 export function argmax(x: Tensor, axis = -1, keepdim = false): Tensor {
+  rejectQuantised('argmax', x);
   const a = normDim(axis, x.ndim);
   const xc = x.isContiguous ? x : contiguous(x);
   const outer = numel(x.shape.slice(0, a));
@@ -114,6 +117,7 @@ export function argmax(x: Tensor, axis = -1, keepdim = false): Tensor {
 /** The k largest values along the last dim (descending) and their i32 indices; no gradient. */
 export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } {
   const cols = x.dim(-1);
+  rejectQuantised('topk', x);
   if (!Number.isInteger(k) || k < 1 || k > cols) throw new Error(`topk: k=${k} out of range for last dim ${cols}`);
   const xc = x.isContiguous ? x : contiguous(x);
   const shape = [...x.shape.slice(0, -1), k];

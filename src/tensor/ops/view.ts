@@ -3,6 +3,7 @@
 import { record } from '../../autograd/tape.js';
 import { Tensor, empty } from '../tensor.js';
 import { broadcastStrides, inferShape, normDim, viewStrides, type Shape } from '../shape.js';
+import { plainDType } from '../dtype.js';
 
 /** Same data, new shape; copies (as contiguous) only when the strides cannot express it. */
 export function reshape(x: Tensor, shape: Shape): Tensor {
@@ -112,8 +113,9 @@ export function flatten(x: Tensor, start = 0, end = -1): Tensor {
 /** x itself (as a view) when contiguous, else a row-major copy. */
 export function contiguous(x: Tensor): Tensor {
   if (x.isContiguous) return record('contiguous', x.view(x.shape, x.strides), [x], {});
-  const out = empty(x.shape, { dtype: x.dtype, backend: x.backend });
-  x.backend.copy(x.dtype, x.shape, x.ref, out.ref);
+  const dtype = plainDType('contiguous', x.dtype);
+  const out = empty(x.shape, { dtype, backend: x.backend });
+  x.backend.copy(dtype, x.shape, x.ref, out.ref);
   return record('contiguous', out, [x], {});
 }
 
