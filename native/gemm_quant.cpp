@@ -87,12 +87,17 @@ inline int8_t quantize_value(float x, float id) { return int8_t(std::clamp(int(s
 // The zero point of a 32-element format's unsigned quants (x = d (q - z)).
 inline int zero_point(DType d) { return d == Q4_0 ? 8 : d == Q5_0 ? 16 : 0; }
 
+// As llama.cpp quantises activations (quantize_row_q8_0/q8_1/q8_K): id = 127 / amax, rounding to
+// nearest even; the 32-element blocks keep their scale (and Q8_1's d * sum) in f16, Q8_K in f32.
+// Same rounding as llama.cpp means the same products, so the two engines' logits stay close.
+inline float f16_round(float x) { return f16_to_f32(f32_to_f16(x)); }
+
 void quantize_act32(const float* x, ActQ8* out, int64_t nb, int zero) {
   for (int64_t b = 0; b < nb; b++, x += QK) {
     float amax = 0.f;
     for (int j = 0; j < QK; j++) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.f;
-    const float id = amax != 0.f ? 1.f / d : 0.f;
+    const float id = amax != 0.f ? 127.f / amax : 0.f;
     int sum = 0;
     for (int l = 0; l < QK / 4; l++) {
       int lane = 0;
@@ -100,8 +105,8 @@ void quantize_act32(const float* x, ActQ8* out, int64_t nb, int zero) {
       out[b].zsum[l] = -zero * lane;
       sum += lane;
     }
-    out[b].d = d;
-    out[b].s = d * float(sum);
+    out[b].d = f16_round(d);
+    out[b].s = f16_round(d * float(sum));
   }
 }
 
@@ -109,14 +114,13 @@ void quantize_actK(const float* x, ActQ8K* out, int64_t nb) {
   for (int64_t b = 0; b < nb; b++, x += QK_K) {
     float amax = 0.f;
     for (int j = 0; j < QK_K; j++) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / 127.f;
-    const float id = amax != 0.f ? 1.f / d : 0.f;
+    const float id = amax != 0.f ? 127.f / amax : 0.f;
     for (int g = 0; g < QK_K / 16; g++) {
       int sum = 0;
       for (int j = 16 * g; j < 16 * (g + 1); j++) sum += out[b].q[j] = quantize_value(x[j], id);
       out[b].bsums[g] = int16_t(sum);
     }
-    out[b].d = d;
+    out[b].d = amax != 0.f ? 1.f / id : 0.f;
   }
 }
 

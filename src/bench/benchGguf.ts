@@ -10,7 +10,7 @@ import { f16BitsToF32 } from '../tensor/dtype.js';
 import { ggmlBytes } from '../gguf/ggmlTypes.js';
 import { writeGguf, type GgufTensorOut } from '../gguf/writer.js';
 import { ggufLlamaName, isRopePermuted, llamaMetadata, permuteRopeRowBytes, ropeHeads } from '../gguf/llama.js';
-import { tensor } from '../tensor/tensor.js';
+import { empty } from '../tensor/tensor.js';
 import { quantizeWeight } from '../tensor/ops/quant.js';
 import type { GgufTypedValue } from '../gguf/format.js';
 
@@ -63,9 +63,10 @@ function ggufBytes(entry: TensorEntry, type: BenchGgufType, heads: number | unde
   const permuted = heads === undefined ? raw : permuteRopeRowBytes(raw, heads, cols * 2);
   if (type === 'F16') return { type, data: permuted };
   // The native quantiser (ggml's rounding, byte for byte the TS one) keeps a 7B write to minutes.
-  const wide = tensor(widenF16(new Uint16Array(permuted.buffer, permuted.byteOffset, permuted.byteLength / 2)), entry.shape);
-  const q = quantizeWeight(wide, type === 'Q8_0' ? 'q8_0' : 'q4_0');
-  wide.dispose();
+  const halves16 = empty(entry.shape, { dtype: 'f16' });
+  halves16.backend.write(halves16.ptr, permuted);
+  const q = quantizeWeight(halves16, type === 'Q8_0' ? 'q8_0' : 'q4_0');
+  halves16.dispose();
   const data = q.backend.read(q.ptr, ggmlBytes(type, q.size));
   q.dispose();
   return { type, data };

@@ -1,14 +1,13 @@
 // A GGUF file mapped read-only into a backend, its tensors handed out as our Tensors: F32, F16 and
-// BF16 as views over the mapping (no copy), rows that must be reordered as owned copies.
-// Quantised tensors pass through quantisedWeight(), the one place that decides their form.
+// BF16 and the quantised block formats as views over the mapping (no copy; linear and embedding
+// read the blocks), rows that must be reordered as owned copies.
 import type { Backend } from '../backend/types.js';
 import { Storage } from '../tensor/storage.js';
-import { empty, fromStorage, tensor, type Tensor } from '../tensor/tensor.js';
+import { empty, fromStorage, type Tensor } from '../tensor/tensor.js';
 import { dtypeBytes, isQuantDType } from '../tensor/dtype.js';
 import { GgufError } from './format.js';
 import { ggmlBytes, type GgmlType } from './ggmlTypes.js';
 import { dtypeOfGgmlType } from './dtypes.js';
-import { dequantize } from './dequantize.js';
 import type { GgufHeader, GgufTensorInfo } from './reader.js';
 
 /** Whether a GGUF type is a plain float (F32, F16, BF16: one value per element) rather than a block format. */
@@ -18,17 +17,6 @@ export function isFloatGgml(type: GgmlType): boolean {
 
 /** Rewrites a tensor's raw bytes (rows of `rowBytes` bytes each), e.g. the rope row order. */
 export type RowTransform = (bytes: Uint8Array, rowBytes: number) => Uint8Array;
-
-/**
- * A quantised GGUF tensor as a model weight. For now its blocks are dequantised into an owned f32
- * tensor; once linear and embedding read quantised dtypes in both backends this becomes a
- * tensor of dtype dtypeOfGgmlType(type) over the file's bytes. Note for that switch: GGUF aligns
- * tensors to 32 bytes, not to whole blocks (18 bytes for Q4_0), so a view over the mapping needs
- * a byte offset fromStorage does not take today (or an owned copy of the blocks).
- */
-function quantisedWeight(type: GgmlType, bytes: Uint8Array, shape: readonly number[], elements: number, backend: Backend): Tensor {
-  return tensor(dequantize(type, bytes, elements), shape, { backend });
-}
 
 /** One mapped GGUF file. Tensors made from it keep the mapping alive; release() drops the file's own hold. */
 export class MappedGguf {
@@ -64,9 +52,8 @@ export class MappedGguf {
   }
 
   /**
-   * Tensor `info` as `shape` (PyTorch order, the reverse of GGUF's dims). Plain floats are views
-   * over the mapping unless `rows` reorders them or the offset is misaligned for the dtype; then,
-   * like quantised ones, they are owned copies.
+   * Tensor `info` as `shape` (PyTorch order, the reverse of GGUF's dims): a view over the mapping
+   * unless `rows` reorders it or a plain float's offset is misaligned for its dtype; then an owned copy.
    */
   tensor(info: GgufTensorInfo, shape: readonly number[], rows?: RowTransform): Tensor {
     this.check(info);
@@ -74,11 +61,10 @@ export class MappedGguf {
     if (elements !== info.elements) throw new GgufError(`${this.header.path}: tensor ${info.name}: ${info.elements} elements, expected [${shape.join(', ')}]`);
     const rowBytes = ggmlBytes(info.type, info.dims[0]!); // the reader checked rows fill whole blocks
     const dtype = dtypeOfGgmlType(info.type);
-    if (isQuantDType(dtype)) {
-      const raw = this.bytes(info);
-      return quantisedWeight(info.type, rows ? rows(raw, rowBytes) : raw, shape, elements, this.backend);
-    }
-    if (!rows && info.offset % dtypeBytes(dtype, 1) === 0) return fromStorage(this.storage.retain(), shape, dtype, info.offset);
+    // Quantised blocks are read in place at any byte offset (GGUF aligns tensors to 32 bytes,
+    // not to whole blocks); plain floats need an offset aligned to their element size.
+    const inPlace = isQuantDType(dtype) || info.offset % dtypeBytes(dtype, 1) === 0;
+    if (!rows && inPlace) return fromStorage(this.storage.retain(), shape, dtype, info.offset);
     const raw = this.bytes(info);
     const out = empty(shape, { dtype, backend: this.backend });
     this.backend.write(out.ptr, rows ? rows(raw, rowBytes) : raw);

@@ -100,7 +100,8 @@ function activationBlock(dtype: QuantDType): number {
 /**
  * The error allowed per element of C. A's rounding moves each value by at most half its block's
  * step, amax / 127 / 2, so |error| <= sum over blocks of (sum |w|) amax / 254 (with 1e-3 for the
- * rounding of the step itself); plus f32 sums, 1e-5 of sum |a w|, and of the beta term.
+ * rounding of the step itself); the 32-element formats keep the step in f16 as llama.cpp does,
+ * which moves each value by up to amax 2^-11 more; plus f32 sums, 1e-5 of sum |a w|, and of the beta term.
  */
 function errorBound(c: GemmCase, a: Float32Array, wDeq: Float32Array, cInit: Float32Array): Float64Array {
   const block = activationBlock(c.dtype);
@@ -117,7 +118,7 @@ function errorBound(c: GemmCase, a: Float32Array, wDeq: Float32Array, cInit: Flo
           wsum += Math.abs(wDeq[j * c.k + e]!);
           magnitude += Math.abs(a[i * c.k + e]! * wDeq[j * c.k + e]!);
         }
-        rounding += (wsum * amax) / 254;
+        rounding += wsum * amax * (1 / 254 + (block === 32 ? 2 ** -11 : 0));
       }
       out[i * c.n + j] = Math.abs(c.alpha) * (rounding * (1 + 1e-3) + 1e-5 * magnitude) + 1e-6 * Math.abs(c.beta * cInit[i * c.n + j]!) + 1e-30;
     }

@@ -13,13 +13,13 @@ import { loadLlava } from '../../src/model/checkpoint.js';
 import { LlavaModel } from '../../src/model/llava.js';
 import { WEIGHT } from '../../src/model/weightNames.js';
 import type { WeightSource } from '../../src/nn/layers.js';
-import { tensor, type Tensor } from '../../src/tensor/tensor.js';
+import { empty, tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../src/tensor/dtype.js';
 import { convertHfToGguf, type GgufOutType, type GgufPair } from '../../src/gguf/convert.js';
 import { loadGgufLlava } from '../../src/gguf/loadModel.js';
 import { GGML_TYPES, type GgmlType } from '../../src/gguf/ggmlTypes.js';
 import { quantize } from '../../src/gguf/quantize.js';
-import { dequantize } from '../../src/gguf/dequantize.js';
+import { dtypeOfGgmlType } from '../../src/gguf/dtypes.js';
 import { readGgufHeader, readGgufTensorBytes } from '../../src/gguf/reader.js';
 import { writeGguf, type GgufTensorOut } from '../../src/gguf/writer.js';
 import { llamaMetadata, llamaTensors } from '../../src/gguf/llama.js';
@@ -69,7 +69,13 @@ function asStored(original: LlavaModel, type: GgufOutType): WeightSource {
   return (name, shape, role): Tensor => {
     const x = weights.get(name)!.toArray() as Float32Array;
     const t = storedType(name, shape, type);
-    const values = t === 'F32' ? x : t === 'F16' ? x.map((v) => f16BitsToF32(f32ToF16Bits(v))) : dequantize(t, quantize(t, x), x.length);
+    if (t !== 'F32' && t !== 'F16') {
+      // The blocks themselves, read by the same quantised kernels as the loaded model's.
+      const blocks = empty(shape, { dtype: dtypeOfGgmlType(t) });
+      blocks.backend.write(blocks.ptr, quantize(t, x));
+      return blocks;
+    }
+    const values = t === 'F32' ? x : x.map((v) => f16BitsToF32(f32ToF16Bits(v)));
     const keepsF16 = t === 'F16' && (role === 'matrix' || name === WEIGHT.textEmbedding);
     return tensor(values, shape, { dtype: keepsF16 ? 'f16' : 'f32' });
   };
