@@ -28,6 +28,10 @@ constexpr int DOT_ACC = VL == 16 ? 16 : 8;
 // at once slowed the one-row case to 4.99 ms: more streams than the prefetcher follows.
 constexpr int DOT_CHAINS = 1;
 constexpr int DOT_MAX_R = 8;
+// How far ahead of its reads each row of B prefetches in a dot block (bytes): a decode step's
+// weights stream through 4 KB pages of a file mapping, where the hardware prefetcher stops at
+// every page boundary (the quantised GEMV measured 1.2x from the same hint).
+constexpr int64_t DOT_PREFETCH_BYTES = 1024;
 // Multiply-adds per pool task of the streaming path (fewer columns per task for more rows).
 constexpr double STREAM_TASK_MACS = 1 << 16;
 constexpr int64_t STREAM_MAX_GRAIN = 256;
@@ -84,9 +88,15 @@ template <DType D, int M, int R>
 inline void dot_block(int64_t j0, int64_t k, float alpha, const float* a, int64_t lda, const void* b, int64_t ldb,
                       float beta, float* c, int64_t ldc) {
   constexpr int64_t STEP = VL * DOT_CHAINS;
+  constexpr int64_t ITEM = D == F32 ? 4 : 2;
   vfloat acc[M][R][DOT_CHAINS] = {};
+  const char* bytes = static_cast<const char*>(b);
   int64_t p = 0;
   for (; p + STEP <= k; p += STEP) {
+    // One hint per 64-byte line of each row (a step covers STEP * ITEM bytes of it).
+    if (((p * ITEM) & 63) < STEP * ITEM)
+#pragma GCC unroll 16
+      for (int r = 0; r < R; r++) __builtin_prefetch(bytes + ((j0 + r) * ldb + p) * ITEM + DOT_PREFETCH_BYTES);
 #pragma GCC unroll 4
     for (int v = 0; v < DOT_CHAINS; v++) {
       vfloat av[M];

@@ -1,7 +1,7 @@
 // One engine's prefill and decode on one weight file, run in a child process of `llava bench model`
-// (so each engine's peak RSS is its own): llava-ts on the llava-hf checkpoint, or llama.cpp
-// (node-llama-cpp's prebuilt CPU build, 2 threads, mmap on) on the GGUF written from it.
-import { loadLlava } from '../model/checkpoint.js';
+// (so each engine's peak RSS is its own): llava-ts or llama.cpp (node-llama-cpp's prebuilt CPU
+// build, 2 threads, mmap on), both reading the same GGUF written from the random checkpoint.
+import { loadGgufLlava } from '../gguf/loadModel.js';
 import { generate } from '../infer/generate.js';
 import type { BenchGgufType } from './benchGguf.js';
 
@@ -11,8 +11,10 @@ export interface EngineJob {
   readonly type: BenchGgufType;
   /** llava-ts: the llava-hf checkpoint directory. */
   readonly dir: string;
-  /** llama.cpp: the GGUF of the same weights. */
+  /** The GGUF both engines read (the same file, so the same numbers and one page cache). */
   readonly gguf: string;
+  /** llava-ts: the mmproj written from the checkpoint (the vision half a LLaVA load needs). */
+  readonly mmproj: string;
   /** Prompt token ids (the same for both engines). */
   readonly prompt: readonly number[];
   readonly newTokens: number;
@@ -40,14 +42,10 @@ function peakRssGb(): number {
   return Number((process.resourceUsage().maxRSS / 1024 ** 2).toFixed(2)); // maxRSS is in KiB
 }
 
-/** Quantisation applied at load for a type (llava-ts reads the f16 checkpoint). */
-const LOAD_QUANTIZE: Record<BenchGgufType, 'q8_0' | 'q4_0' | undefined> = { F16: undefined, Q8_0: 'q8_0', Q4_0: 'q4_0' };
-
-/** llava-ts: load (mapped; quantised at load for q8_0/q4_0), warm up, then prefill and decode. */
+/** llava-ts: load the GGUF pair (mapped, blocks read in place), warm up, then prefill and decode. */
 export function runOurs(job: EngineJob): EngineResult {
   const loadStart = process.hrtime.bigint();
-  const quantize = LOAD_QUANTIZE[job.type];
-  const { model } = loadLlava(job.dir, quantize ? ({ quantize } as never) : {});
+  const { model } = loadGgufLlava(job.gguf, job.mmproj);
   const loadSeconds = since(loadStart);
   // One short pass reads every weight once, so the timings measure compute, not the disk.
   generate(model, { inputIds: job.prompt.slice(0, 2) }, { maxNewTokens: 2, eosTokenIds: [] });

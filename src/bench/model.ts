@@ -20,6 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BENCH_GGUF_TYPES, writeBenchGguf, type BenchGgufType } from './benchGguf.js';
 import { measureReadBandwidth } from './memoryBandwidth.js';
+import { writeMmproj } from '../gguf/convert.js';
 import type { EngineJob, EngineResult } from './engineRun.js';
 
 /** The 7B bench needs this much free disk (14 GB of f16 weights, GGUFs of 13.5 + 7.2 + 3.8 GB, headroom). */
@@ -226,9 +227,10 @@ export async function runModelBench(o: ModelBenchOptions, emit: (line: BenchLine
 
 /**
  * llava-ts against llama.cpp on identical weights, type by type: each engine in its own child
- * process, llama.cpp first (its GGUF and our checkpoint then share nothing in the page cache but
- * the warm-up reads both). Ratios are ours over theirs; decode's weight bandwidth is set against
- * the memory read bandwidth measured in this run.
+ * process, both reading the same GGUF (one copy in the page cache; a 7B f16 checkpoint and its
+ * GGUF together would not fit in 24 GB and the second engine would read from disk). Ratios are
+ * ours over theirs; decode's weight bandwidth is set against the memory read bandwidth measured
+ * in this run.
  */
 async function compareWithLlamaCpp(name: string, config: LlavaConfig, dir: string, o: ModelBenchOptions, emit: (line: BenchLine) => void): Promise<void> {
   const bandwidth = measureReadBandwidth();
@@ -244,7 +246,7 @@ async function compareWithLlamaCpp(name: string, config: LlavaConfig, dir: strin
     const existed = existsSync(gguf);
     const weightBytes = writeBenchGguf(config, dir, gguf, type);
     if (!existed) emit({ model: name, case: 'write_gguf', type, seconds: seconds(start), path: gguf });
-    const job = { type, dir, gguf, prompt, newTokens, threads };
+    const job = { type, dir, gguf, mmproj: benchMmproj(dir), prompt, newTokens, threads };
     const theirs = runEngineChild({ ...job, engine: 'llama.cpp' });
     const ours = runEngineChild({ ...job, engine: 'llava-ts' });
     for (const r of [theirs, ours]) emit(engineLine(name, r, weightBytes, bandwidth));
@@ -257,6 +259,19 @@ async function compareWithLlamaCpp(name: string, config: LlavaConfig, dir: strin
       same_greedy_tokens: JSON.stringify(ours.token_ids) === JSON.stringify(theirs.token_ids),
     });
   }
+}
+
+/** The checkpoint's vision half as an mmproj (written once), so llava-ts can load the GGUF as a LLaVA. */
+function benchMmproj(dir: string): string {
+  const path = join(dir, 'mmproj-f16.gguf');
+  if (existsSync(path)) return path;
+  const loaded = loadLlava(dir);
+  try {
+    writeMmproj(loaded, dir, path, 'random', 'F16');
+  } finally {
+    loaded.model.dispose();
+  }
+  return path;
 }
 
 function ratio(a: number, b: number): number {

@@ -7,7 +7,7 @@ import type { Backend } from '../backend/types.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../tensor/dtype.js';
 import type { LlavaModel } from '../model/llava.js';
-import { loadLlava, saveLlava } from '../model/checkpoint.js';
+import { loadLlava, saveLlava, type LoadedLlava } from '../model/checkpoint.js';
 import type { HfLayout, LlavaConfig } from '../model/config.js';
 import { CLIP_336_PROCESSOR, loadImageProcessorConfig } from '../data/preprocess.js';
 import { LlavaTokenizer, withImageToken } from '../data/tokenizer.js';
@@ -159,14 +159,20 @@ export function convertHfToGguf(o: ToGgufOptions): GgufPair {
     for (const [k, v] of tokenizerMetadata(o.modelDir, config)) llmMeta.set(k, v);
     const llm = llamaTensors(weightsUnder(params, ['text.']), config.text, LLM_TYPE[o.type]);
     writeGguf(pair.model, llmMeta, withProgress(pair.model, llm, o.onProgress));
-    const matrixType = o.type === 'f32' ? 'F32' : 'F16';
-    const clipMeta = clipMetadata(config, imageSettings(o.modelDir), name, matrixType === 'F32' ? 0 : 1);
-    const clip = clipTensors(weightsUnder(params, ['vision.', 'projector.']), matrixType);
-    writeGguf(pair.mmproj, clipMeta, withProgress(pair.mmproj, clip, o.onProgress));
+    writeMmproj(loaded, o.modelDir, pair.mmproj, name, o.type === 'f32' ? 'F32' : 'F16', o.onProgress);
     return pair;
   } finally {
     loaded.model.dispose();
   }
+}
+
+/** Writes the mmproj of a loaded llava-hf model (from `modelDir`): CLIP tower and projector, matrices in `matrixType`. */
+export function writeMmproj(loaded: LoadedLlava, modelDir: string, path: string, name: string, matrixType: 'F32' | 'F16', onProgress?: (p: ConvertProgress) => void): void {
+  const unsupported = clipUnsupported(loaded.config);
+  if (unsupported) throw new Error(`${modelDir}: cannot be written as a llama.cpp mmproj: ${unsupported}`);
+  const meta = clipMetadata(loaded.config, imageSettings(modelDir), name, matrixType === 'F32' ? 0 : 1);
+  const tensors = clipTensors(weightsUnder(loaded.model.namedParameters(), ['vision.', 'projector.']), matrixType);
+  writeGguf(path, meta, withProgress(path, tensors, onProgress));
 }
 
 /** Options of convertGgufToHf. */
