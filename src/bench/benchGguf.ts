@@ -7,7 +7,7 @@ import type { LlavaConfig } from '../model/config.js';
 import { canonicalizeNames, expectedWeights } from '../model/weightNames.js';
 import { openSafetensors, readTensorBytes, type TensorEntry } from '../model/safetensors.js';
 import { f16BitsToF32 } from '../tensor/dtype.js';
-import { ggmlBytes } from '../gguf/ggmlTypes.js';
+import { GGML_TYPES, ggmlBytes } from '../gguf/ggmlTypes.js';
 import { writeGguf, type GgufTensorOut } from '../gguf/writer.js';
 import { ggufLlamaName, isRopePermuted, llamaMetadata, permuteRopeRowBytes, ropeHeads } from '../gguf/llama.js';
 import { empty } from '../tensor/tensor.js';
@@ -89,10 +89,11 @@ export function writeBenchGguf(c: LlavaConfig, dir: string, path: string, type: 
     const entry = ckpt.tensors.get(names.toCheckpoint.get(spec.name)!)!;
     const heads = isRopePermuted(spec.name) ? ropeHeads(spec.name, t) : undefined;
     const dims = [...spec.shape].reverse();
-    const outType = spec.shape.length === 1 ? 'F32' : type;
+    // Rows that do not fill whole 32-value blocks stay F16, as llamaTensors writes them.
+    const outType = spec.shape.length === 1 ? 'F32' : spec.shape[1]! % GGML_TYPES[type].blockElems === 0 ? type : 'F16';
     const bytes = ggmlBytes(outType, spec.shape.reduce((a, b) => a * b, 1));
     if (spec.shape.length === 2 && name !== 'token_embd.weight') decodeBytes += bytes;
-    tensors.push({ name, dims, type: outType, data: () => ggufBytes(entry, type, heads).data });
+    tensors.push({ name, dims, type: outType, data: () => ggufBytes(entry, outType === 'F32' ? type : outType, heads).data });
   }
   if (!existsSync(path)) {
     const meta = llamaMetadata(t, `random ${type}`);

@@ -9,8 +9,6 @@ import type { BenchGgufType } from './benchGguf.js';
 export interface EngineJob {
   readonly engine: 'llava-ts' | 'llama.cpp';
   readonly type: BenchGgufType;
-  /** llava-ts: the llava-hf checkpoint directory. */
-  readonly dir: string;
   /** The GGUF both engines read (the same file, so the same numbers and one page cache). */
   readonly gguf: string;
   /** llava-ts: the mmproj written from the checkpoint (the vision half a LLaVA load needs). */

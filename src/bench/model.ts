@@ -23,8 +23,17 @@ import { measureReadBandwidth } from './memoryBandwidth.js';
 import { writeMmproj } from '../gguf/convert.js';
 import type { EngineJob, EngineResult } from './engineRun.js';
 
-/** The 7B bench needs this much free disk (14 GB of f16 weights, GGUFs of 13.5 + 7.2 + 3.8 GB, headroom). */
-export const MIN_FREE_DISK_BYTES = 45e9;
+/** Free disk a random 7B checkpoint alone needs (14 GB of 16-bit weights plus headroom). */
+export const MIN_FREE_DISK_BYTES = 20e9;
+
+/**
+ * Free disk a large bench needs: the f16 checkpoint (2 bytes a weight) and GGUFs in f16, q8_0 and
+ * q4_0 (2 + 1.0625 + 0.5625), plus headroom (7B: about 45 GB).
+ */
+export function requiredDiskBytes(c: LlavaConfig): number {
+  const weights = expectedWeights(c).reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+  return weights * (2 + 2 + 1.0625 + 0.5625) + 2e9;
+}
 /** Tokens generated per model (the issue: 8). */
 export const BENCH_NEW_TOKENS = 8;
 /** Text tokens after the image in the synthetic prompt (a short question). */
@@ -209,8 +218,9 @@ export async function runModelBench(o: ModelBenchOptions, emit: (line: BenchLine
     mkdirSync(dir, { recursive: true });
     const fs = statfsSync(dir);
     const free = fs.bavail * fs.bsize;
-    if (free < MIN_FREE_DISK_BYTES) {
-      emit({ model: label, case: 'skipped', reason: `free disk ${(free / 1e9).toFixed(1)} GB < ${MIN_FREE_DISK_BYTES / 1e9} GB needed for the random checkpoint and its GGUFs` });
+    const needed = requiredDiskBytes(config);
+    if (free < needed) {
+      emit({ model: label, case: 'skipped', reason: `free disk ${(free / 1e9).toFixed(1)} GB < ${(needed / 1e9).toFixed(1)} GB needed for the random checkpoint and its GGUFs` });
       return;
     }
     const start = process.hrtime.bigint();
@@ -246,7 +256,7 @@ async function compareWithLlamaCpp(name: string, config: LlavaConfig, dir: strin
     const existed = existsSync(gguf);
     const weightBytes = writeBenchGguf(config, dir, gguf, type);
     if (!existed) emit({ model: name, case: 'write_gguf', type, seconds: seconds(start), path: gguf });
-    const job = { type, dir, gguf, mmproj: benchMmproj(dir), prompt, newTokens, threads };
+    const job = { type, gguf, mmproj: benchMmproj(dir), prompt, newTokens, threads };
     const theirs = runEngineChild({ ...job, engine: 'llama.cpp' });
     const ours = runEngineChild({ ...job, engine: 'llava-ts' });
     for (const r of [theirs, ours]) emit(engineLine(name, r, weightBytes, bandwidth));

@@ -1,12 +1,13 @@
-// The model bench's pieces on the tiny shape: a random bf16 checkpoint loads (norm scales 1,
-// biases 0, matrices random) and the bench reports every case with only what it measured: no
-// fixed llama.cpp figures or ratios to them (llama.cpp is to be measured in the same run, issue 13).
+// The model bench's pieces: a random bf16 checkpoint loads (norm scales 1, biases 0, matrices
+// random) and the single-model bench reports only what it measured; the side-by-side run (here on
+// world-small as the "large" model) measures llama.cpp and llava-ts on the same GGUF per type.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchCheckpoint, writeRandomCheckpoint } from '../../src/bench/model.js';
+import { benchCheckpoint, runModelBench, writeRandomCheckpoint, type BenchLine } from '../../src/bench/model.js';
+import { llamaCpp } from '../gguf/llamaCppHelper.js';
 import { loadLlava } from '../../src/model/checkpoint.js';
 import { namedConfig } from '../../src/model/namedConfigs.js';
 
@@ -31,5 +32,23 @@ test('a random bf16 checkpoint of a named shape loads and benches', async (t) =>
   for (const line of lines) {
     const quoted = Object.keys(line).filter((k) => /llama|ratio|baseline/i.test(k));
     assert.deepEqual(quoted, [], `${line.case}: fields not measured by this run`);
+  }
+});
+
+const cpp = await llamaCpp();
+
+test('side by side with llama.cpp: every type gets both engines, a ratio line from this run, equal f16 greedy ids', { skip: cpp.skip ?? false, timeout: 300_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'llava-bench-cpp-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const lines: BenchLine[] = [];
+  await runModelBench({ small: 'tiny', config: 'world-small', dir, promptTokens: 16, newTokens: 3 }, (l) => lines.push(l));
+  const bandwidth = lines.find((l) => l.case === 'memory_read_bandwidth');
+  assert.ok(bandwidth && (bandwidth.gb_per_s as number) > 0);
+  for (const type of ['F16', 'Q8_0', 'Q4_0']) {
+    const engines = lines.filter((l) => l.case === 'engine' && l.type === type).map((l) => l.engine);
+    assert.deepEqual(engines, ['llama.cpp', 'llava-ts'], type);
+    const ratio = lines.find((l) => l.case === 'ratio' && l.type === type)!;
+    assert.ok((ratio.decode_ours_over_llama_cpp as number) > 0 && (ratio.prefill_ours_over_llama_cpp as number) > 0, type);
+    if (type === 'F16') assert.equal(ratio.same_greedy_tokens, true);
   }
 });
