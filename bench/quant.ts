@@ -1,5 +1,6 @@
 // Quantised GEMM micro-benchmark on the 7B shapes (4096x4096 and 11008x4096 weights): GEMV (m = 1),
-// a decode batch (m = 8) and a prefill (m = 128) with f16, q8_0 and q4_0 weights, JSON lines on stdout.
+// a decode batch (m = 8) and a prefill (m = 128) with f16, q8_0, q4_0 and q4_0x8 (q4_0 interleaved by
+// 8 rows at load) weights, JSON lines on stdout.
 // Usage: node --import tsx bench/quant.ts [--reps N] [--threads N] [--isa scalar|avx2|avxvnni|avx512vnni]
 //
 // Each line: the median time of --reps calls, the effective bandwidth of weight bytes (bytes / time)
@@ -12,7 +13,7 @@ import { loadAddon } from '../src/backend/native/addon.js';
 import type { Backend, MatmulParams, Ptr } from '../src/backend/types.js';
 import { dtypeBytes, type DType } from '../src/tensor/dtype.js';
 import { Rng } from '../src/tensor/random.js';
-import { cast, quantizeWeight, tensor } from '../src/tensor/index.js';
+import { cast, interleaveQ4_0, quantizeWeight, tensor } from '../src/tensor/index.js';
 
 /** Weight shapes (n, k) of a LLaMA-7B layer: attention projections and the MLP's up/gate. */
 const SHAPES: readonly (readonly [number, number])[] = [
@@ -20,7 +21,7 @@ const SHAPES: readonly (readonly [number, number])[] = [
   [11008, 4096],
 ];
 const ROWS = [1, 8, 128] as const;
-const DTYPES = ['f16', 'q8_0', 'q4_0'] as const;
+const DTYPES = ['f16', 'q8_0', 'q4_0', 'q4_0x8'] as const;
 /** Bytes of weight copies a case rotates over (larger than the last-level cache). */
 const COPIES_BYTES = 512 * 2 ** 20;
 
@@ -48,10 +49,12 @@ function weightCopies(b: Backend, bytes: Uint8Array): Ptr[] {
 /** The stored bytes of a random (n, k) weight in dtype. */
 function weightBytes(n: number, k: number, dtype: (typeof DTYPES)[number]): Uint8Array {
   const w32 = tensor(new Rng(n + k).normalArray(n * k, 0, 0.02), [n, k], { backend });
-  const w = dtype === 'f16' ? cast(w32, 'f16') : quantizeWeight(w32, dtype);
-  const bytes = backend.read(w.ptr, dtypeBytes(w.dtype, w.size));
+  const w = dtype === 'f16' ? cast(w32, 'f16') : quantizeWeight(w32, dtype === 'q4_0x8' ? 'q4_0' : dtype);
+  const stored = dtype === 'q4_0x8' ? interleaveQ4_0(w) : w;
+  const bytes = backend.read(stored.ptr, dtypeBytes(stored.dtype, stored.size));
   w32.dispose();
   w.dispose();
+  if (stored !== w) stored.dispose();
   return bytes;
 }
 

@@ -123,7 +123,8 @@ Napi::Value Cast(const Napi::CallbackInfo& info) {
   const void* src = ptr<void>(info, 1);
   void* dst = ptr<void>(info, 3);
   if (is_quant(sd)) {
-    if (dd != F32) fail(info.Env(), "cast: quantised blocks convert to f32 only");
+    if (sd == Q4_0X8) fail(info.Env(), "cast: q4_0x8 (q4_0 rows interleaved for the GEMM) serves only as a linear weight");
+    else if (dd != F32) fail(info.Env(), "cast: quantised blocks convert to f32 only");
     else if (!dequantize(sd, n, src, static_cast<float*>(dst))) fail(info.Env(), "cast: quantised values must fill whole blocks");
     return info.Env().Undefined();
   }

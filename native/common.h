@@ -14,6 +14,7 @@ namespace llava {
 enum DType : int {
   F32 = 0, BF16 = 1, F16 = 2, I32 = 3,
   Q4_0 = 10, Q4_1 = 11, Q5_0 = 12, Q5_1 = 13, Q8_0 = 14, Q4_K = 15, Q5_K = 16, Q6_K = 17,
+  Q4_0X8 = 18,  // Q4_0 with rows interleaved in groups of 8 for the GEMM (gemm_quant.cpp), made at load
 };
 
 inline float bf16_to_f32(uint16_t h) {

@@ -49,7 +49,8 @@ Napi::Value Embedding(const Napi::CallbackInfo& info) {
     }
   }
   if (is_quant(dt)) {
-    if (dim % quant_block(dt).elems != 0) fail(info.Env(), "embedding: a quantised table's rows must be whole blocks");
+    if (dt == Q4_0X8) fail(info.Env(), "embedding: q4_0x8 (q4_0 rows interleaved for the GEMM) serves only as a linear weight");
+    else if (dim % quant_block(dt).elems != 0) fail(info.Env(), "embedding: a quantised table's rows must be whole blocks");
     else gather_quant_rows(n, dim, dt, static_cast<const uint8_t*>(weight), ids, out);
     return info.Env().Undefined();
   }

@@ -40,6 +40,7 @@ const char* quantised_b_error(const BatchedGemm& g) {
   if (g.k % quant_block(g.bdtype).elems != 0) return "matmul: k is not a multiple of the quantised B's block";
   if (g.n > 1 && g.ldb != g.k) return "matmul: a quantised B's rows must be contiguous (ldb = k)";
   if (g.batch > 1 && g.strideB != 0) return "matmul: a quantised B serves the whole batch (strideB 0)";
+  if (g.bdtype == Q4_0X8 && g.n % X8_ROWS != 0) return "matmul: a q4_0x8 B has a multiple of 8 rows";
   return nullptr;
 }
 

@@ -67,6 +67,7 @@ struct Job {
   int64_t row_bytes;
   const ActQ8* act32;  // (m, k / 32) for the 32-element formats
   const ActQ8K* actK;  // (m, k / 256) for the K formats
+  const int64_t* x8base;  // (m, k / 32) for Q4_0X8: A's zero-point sums per half of a block's 8-byte steps
   float alpha, beta;
   float* c;
   int64_t ldc;
@@ -85,7 +86,7 @@ inline bool is_k_format(DType d) { return d == Q4_K || d == Q5_K || d == Q6_K; }
 inline int8_t quantize_value(float x, float id) { return int8_t(std::clamp(int(std::nearbyint(x * id)), -127, 127)); }
 
 // The zero point of a 32-element format's unsigned quants (x = d (q - z)).
-inline int zero_point(DType d) { return d == Q4_0 ? 8 : d == Q5_0 ? 16 : 0; }
+inline int zero_point(DType d) { return d == Q4_0 || d == Q4_0X8 ? 8 : d == Q5_0 ? 16 : 0; }
 
 // As llama.cpp quantises activations (quantize_row_q8_0/q8_1/q8_K): id = 127 / amax, rounding to
 // nearest even; the 32-element blocks keep their scale (and Q8_1's d * sum) in f16, Q8_K in f32.
@@ -265,6 +266,34 @@ void run_rows(const Job& job, int64_t j0, int64_t j1) {
   }
 }
 
+// Element e of row r of a Q4_0X8 group (quant.h's layout), unsigned.
+inline int x8_nibble(const uint8_t* group, int r, int e) {
+  const int t = (e & 15) >> 3, h = (e & 7) >> 2, j = e & 3;
+  const uint8_t byte = group[16 + 64 * t + 4 * (2 * r + h) + j];
+  return e < 16 ? byte & 0x0f : byte >> 4;
+}
+
+// The vector kernels' sums element by element: an exact integer dot per block, then the same fma.
+void run_x8(const Job& job, int64_t g0, int64_t g1) {
+  const int64_t nb = job.k / QK;
+  for (int64_t g = g0; g < g1; g++)
+    for (int64_t i = 0; i < job.m; i++) {
+      float acc[X8_ROWS] = {};
+      for (int64_t b = 0; b < nb; b++) {
+        const uint8_t* p = job.w + (g * nb + b) * X8_GROUP_BYTES;
+        const ActQ8& a = job.act32[i * nb + b];
+        for (int r = 0; r < X8_ROWS; r++) {
+          int dot = 0;
+          for (int e = 0; e < QK; e++) dot += (x8_nibble(p, r, e) - 8) * a.q[e];
+          uint16_t d;
+          std::memcpy(&d, p + 2 * r, 2);
+          acc[r] = __builtin_fmaf(float(dot), f16_to_f32(d) * a.d, acc[r]);
+        }
+      }
+      for (int r = 0; r < X8_ROWS; r++) store_c(job, i, g * X8_ROWS + r, acc[r]);
+    }
+}
+
 }  // namespace scalar
 
 // ---- vector kernels, one copy per instruction set ----
@@ -302,6 +331,7 @@ enum Isa : int { SCALAR = 0, AVX2 = 1, AVXVNNI = 2, AVX512VNNI = 3 };
 const char* const ISA_NAMES[] = {"scalar", "avx2", "avxvnni", "avx512vnni"};
 using RowsFn = void (*)(const Job&, int64_t, int64_t);
 const RowsFn ISA_KERNELS[] = {scalar::run_rows, avx2::run_rows, avxvnni::run_rows, avx512vnni::run_rows};
+const RowsFn ISA_X8_KERNELS[] = {scalar::run_x8, avx2::run_x8, avxvnni::run_x8, avx512vnni::run_x8};
 
 bool cpu_has(Isa isa) {
   __builtin_cpu_init();
@@ -339,6 +369,19 @@ Isa active_isa = initial_isa();
 
 // The activation buffer, reused across calls (per thread: a worker thread may run its own products).
 thread_local std::vector<uint8_t> act_buffer;
+thread_local std::vector<int64_t> x8_bases;
+
+// Q4_0X8's zero-point starts: per block of A, the sums of zsum over the even lanes (low 32 bits)
+// and the odd ones (high 32 bits), i.e. -8 times A's bytes of each half of the 8-byte steps.
+void x8_zero_sums(const Job& job) {
+  const int64_t blocks = job.m * (job.k / QK);
+  x8_bases.resize(size_t(blocks));
+  for (int64_t b = 0; b < blocks; b++) {
+    const int32_t* z = job.act32[b].zsum;
+    const uint32_t lo = uint32_t(z[0] + z[2] + z[4] + z[6]), hi = uint32_t(z[1] + z[3] + z[5] + z[7]);
+    x8_bases[size_t(b)] = int64_t((uint64_t(hi) << 32) | lo);
+  }
+}
 
 // Quantises the m rows of A into act_buffer (ActQ8 or ActQ8K blocks, row after row).
 void quantize_rows(const Job& job, const float* a, int64_t lda) {
@@ -386,7 +429,21 @@ Napi::Value QuantIsa(const Napi::CallbackInfo& info) {
   return o;
 }
 
-void Register(Napi::Env env, Napi::Object exports) { exports.Set("quantIsa", Napi::Function::New(env, QuantIsa)); }
+// repackQ4_0x8(src, dst, n, k): n Q4_0 rows of k values to Q4_0X8 (n a multiple of 8).
+Napi::Value RepackQ4_0x8(const Napi::CallbackInfo& info) {
+  const int64_t n = i64(info, 2), k = i64(info, 3);
+  if (n % X8_ROWS != 0 || k % QK != 0) {
+    fail(info.Env(), "repackQ4_0x8: rows must be a multiple of 8 and columns of 32");
+    return info.Env().Undefined();
+  }
+  repack_q4_0x8(ptr<uint8_t>(info, 0), ptr<uint8_t>(info, 1), n, k);
+  return info.Env().Undefined();
+}
+
+void Register(Napi::Env env, Napi::Object exports) {
+  exports.Set("quantIsa", Napi::Function::New(env, QuantIsa));
+  exports.Set("repackQ4_0x8", Napi::Function::New(env, RepackQ4_0x8));
+}
 RegisterFamily reg(Register);
 
 }  // namespace
@@ -395,13 +452,42 @@ void gemm_quant(int64_t m, int64_t n, int64_t k, float alpha, const float* a, in
                 float beta, float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (k == 0) return scale_c(m, n, beta, c, ldc);
-  Job job{wd, m, k, static_cast<const uint8_t*>(w), quant_row_bytes(wd, k), nullptr, nullptr, alpha, beta, c, ldc};
+  Job job{wd, m, k, static_cast<const uint8_t*>(w), quant_row_bytes(wd, k), nullptr, nullptr, nullptr, alpha, beta, c, ldc};
   quantize_rows(job, a, lda);
   job.act32 = reinterpret_cast<const ActQ8*>(act_buffer.data());
   job.actK = reinterpret_cast<const ActQ8K*>(act_buffer.data());
+  if (wd == Q4_0X8) {
+    x8_zero_sums(job);
+    job.x8base = x8_bases.data();
+    const RowsFn run = ISA_X8_KERNELS[active_isa];
+    const int64_t groups = n / X8_ROWS;
+    const int64_t grain = std::clamp<int64_t>(int64_t(TASK_MACS / (double(m) * double(k) * X8_ROWS)), 1, groups);
+    parallel_for(groups, grain, [&](int64_t g0, int64_t g1, int) { run(job, g0, g1); });
+    return;
+  }
   const RowsFn run = ISA_KERNELS[active_isa];
   const int64_t grain = std::clamp<int64_t>(int64_t(TASK_MACS / (double(m) * double(k))), 1, n);
   parallel_for(n, grain, [&](int64_t j0, int64_t j1, int) { run(job, j0, j1); });
+}
+
+void repack_q4_0x8(const uint8_t* src, uint8_t* dst, int64_t n, int64_t k) {
+  const int64_t nb = k / QK;
+  parallel_for(n / X8_ROWS, 16, [&](int64_t g0, int64_t g1, int) {
+    for (int64_t g = g0; g < g1; g++)
+      for (int64_t b = 0; b < nb; b++) {
+        uint8_t* out = dst + (g * nb + b) * X8_GROUP_BYTES;
+        std::memset(out + 16, 0, X8_GROUP_BYTES - 16);
+        for (int r = 0; r < X8_ROWS; r++) {
+          const auto* blk = reinterpret_cast<const BlockQ4_0*>(src + ((g * X8_ROWS + r) * nb + b) * int64_t(sizeof(BlockQ4_0)));
+          std::memcpy(out + 2 * r, &blk->d, 2);
+          for (int e = 0; e < QK; e++) {
+            const int q = e < 16 ? blk->qs[e] & 0x0f : blk->qs[e - 16] >> 4;
+            const int t = (e & 15) >> 3, h = (e & 7) >> 2, j = e & 3;
+            out[16 + 64 * t + 4 * (2 * r + h) + j] |= uint8_t(e < 16 ? q : q << 4);
+          }
+        }
+      }
+  });
 }
 
 }  // namespace llava

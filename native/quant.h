@@ -21,7 +21,17 @@ struct BlockQ6_K { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 && sizeof(BlockQ5_1) == 24, "ggml block sizes");
 static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210, "ggml block sizes");
 
-inline bool is_quant(int64_t code) { return code >= Q4_0 && code <= Q6_K; }
+inline bool is_quant(int64_t code) { return code >= Q4_0 && code <= Q4_0X8; }
+
+// Q4_0X8: the blocks of 8 consecutive rows of a Q4_0 weight interleaved, so the GEMM's vector lanes
+// are rows (llama.cpp repacks Q4_0 likewise at load). Rows 8g .. 8g + 7, block b (elements 32b ..)
+// are one 144-byte group at (g * nb + b) * 144: the 8 f16 scales, then two 64-byte halves X0, X1.
+// Byte 4L + j of X_t (lane L = 2r + h, row r, half h) holds element 8t + 4h + j of row r in its low
+// nibble and element 16 + 8t + 4h + j in its high one. Only the GEMM reads it (n a multiple of 8).
+constexpr int X8_ROWS = 8;
+constexpr int64_t X8_GROUP_BYTES = 144;
+// Q4_0 rows (n of them, a multiple of 8, k values each) to Q4_0X8.
+void repack_q4_0x8(const uint8_t* src, uint8_t* dst, int64_t n, int64_t k);
 
 // Elements and bytes of one block of a quantised dtype.
 struct QuantBlock {
@@ -30,6 +40,7 @@ struct QuantBlock {
 constexpr QuantBlock quant_block(DType d) {
   switch (d) {
     case Q4_0: return {QK, sizeof(BlockQ4_0)};
+    case Q4_0X8: return {QK, sizeof(BlockQ4_0)};
     case Q4_1: return {QK, sizeof(BlockQ4_1)};
     case Q5_0: return {QK, sizeof(BlockQ5_0)};
     case Q5_1: return {QK, sizeof(BlockQ5_1)};

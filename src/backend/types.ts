@@ -83,6 +83,8 @@ export interface ElementwiseKernels {
    * rounding (quantize_row_*_ref) byte for byte. Only QUANTIZABLE_DTYPES; others throw.
    */
   quantize(n: number, src: Ptr, dst: Ptr, dtype: QuantDType): void;
+  /** rows q4_0 rows of k values at src as q4_0x8 at dst (rows a multiple of 8): the GEMM's interleaved layout. */
+  interleaveQ4_0(rows: number, k: number, src: Ptr, dst: Ptr): void;
   /** Sets n contiguous elements of a plain dtype to value (quantised throws). */
   fill(dtype: DType, n: number, dst: Ptr, value: number): void;
   /** y = op(x) on n contiguous f32 (y may equal x). */

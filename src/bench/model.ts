@@ -187,6 +187,12 @@ export interface ModelBenchOptions {
   readonly threads?: number;
   /** Keep only this many text layers of the large config (same widths; a faster, smaller run). */
   readonly textLayers?: number;
+  /**
+   * Rounds per type (default 1): each runs both engines, the order alternating, and gives its own
+   * ratios; with more than one, a `ratio_median` line gives the medians of the per-round ratios
+   * (a shared machine's drift moves both engines of a round alike).
+   */
+  readonly rounds?: number;
 }
 
 /** Runs one engine job in a child process (`llava bench engine-run`) and returns its result line. */
@@ -257,18 +263,35 @@ async function compareWithLlamaCpp(name: string, config: LlavaConfig, dir: strin
     const weightBytes = writeBenchGguf(config, dir, gguf, type);
     if (!existed) emit({ model: name, case: 'write_gguf', type, seconds: seconds(start), path: gguf });
     const job = { type, gguf, mmproj: benchMmproj(dir), prompt, newTokens, threads };
-    const theirs = runEngineChild({ ...job, engine: 'llama.cpp' });
-    const ours = runEngineChild({ ...job, engine: 'llava-ts' });
-    for (const r of [theirs, ours]) emit(engineLine(name, r, weightBytes, bandwidth));
-    emit({
-      model: name,
-      case: 'ratio',
-      type,
-      prefill_ours_over_llama_cpp: ratio(ours.prefill_tokens / ours.prefill_seconds, theirs.prefill_tokens / theirs.prefill_seconds),
-      decode_ours_over_llama_cpp: ratio(ours.decode_tokens / ours.decode_seconds, theirs.decode_tokens / theirs.decode_seconds),
-      same_greedy_tokens: JSON.stringify(ours.token_ids) === JSON.stringify(theirs.token_ids),
-    });
+    const rounds = o.rounds ?? 1;
+    const prefill: number[] = [];
+    const decode: number[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const order = round % 2 === 1 ? (['llama.cpp', 'llava-ts'] as const) : (['llava-ts', 'llama.cpp'] as const);
+      const [first, second] = order.map((engine) => runEngineChild({ ...job, engine }));
+      const [theirs, ours] = order[0] === 'llama.cpp' ? [first!, second!] : [second!, first!];
+      for (const r of [theirs, ours]) emit({ ...engineLine(name, r, weightBytes, bandwidth), ...(rounds > 1 ? { round } : {}) });
+      prefill.push(ratio(ours.prefill_tokens / ours.prefill_seconds, theirs.prefill_tokens / theirs.prefill_seconds));
+      decode.push(ratio(ours.decode_tokens / ours.decode_seconds, theirs.decode_tokens / theirs.decode_seconds));
+      emit({
+        model: name,
+        case: 'ratio',
+        type,
+        ...(rounds > 1 ? { round } : {}),
+        prefill_ours_over_llama_cpp: prefill.at(-1)!,
+        decode_ours_over_llama_cpp: decode.at(-1)!,
+        same_greedy_tokens: JSON.stringify(ours.token_ids) === JSON.stringify(theirs.token_ids),
+      });
+    }
+    if (rounds > 1) emit({ model: name, case: 'ratio_median', type, rounds, prefill_ours_over_llama_cpp: median(prefill), decode_ours_over_llama_cpp: median(decode) });
   }
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : Number(((s[mid - 1]! + s[mid]!) / 2).toFixed(3));
 }
 
 /** The checkpoint's vision half as an mmproj (written once), so llava-ts can load the GGUF as a LLaVA. */

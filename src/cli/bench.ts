@@ -74,7 +74,8 @@ export function register(program: Command): void {
     .option('--new-tokens <n>', 'decode steps both engines time', '16')
     .option('--threads <n>', 'threads for both engines', '2')
     .option('--text-layers <n>', 'keep only this many text layers of the large config (same widths, faster)')
-    .action(async (opts: { smallOnly?: boolean; dir?: string; cleanup?: boolean; config: string; types: string; promptTokens: string; newTokens: string; threads: string; textLayers?: string }) => {
+    .option('--rounds <n>', 'rounds of both engines per type, order alternating; more than one adds the median ratios', '1')
+    .action(async (opts: { smallOnly?: boolean; dir?: string; cleanup?: boolean; config: string; types: string; promptTokens: string; newTokens: string; threads: string; textLayers?: string; rounds: string }) => {
       const types = opts.types.split(',').map((t) => t.trim().toUpperCase());
       const unknown = types.filter((t) => !(BENCH_GGUF_TYPES as readonly string[]).includes(t));
       if (unknown.length) throw new Error(`--types: unknown ${unknown.join(', ')} (known: f16, q8_0, q4_0)`);
@@ -84,7 +85,7 @@ export function register(program: Command): void {
         return x;
       };
       await runModelBench(
-        { ...opts, types: types as BenchGgufType[], promptTokens: positive('prompt-tokens', opts.promptTokens), newTokens: positive('new-tokens', opts.newTokens), threads: positive('threads', opts.threads), textLayers: opts.textLayers === undefined ? undefined : positive('text-layers', opts.textLayers) },
+        { ...opts, types: types as BenchGgufType[], promptTokens: positive('prompt-tokens', opts.promptTokens), newTokens: positive('new-tokens', opts.newTokens), threads: positive('threads', opts.threads), rounds: positive('rounds', opts.rounds), textLayers: opts.textLayers === undefined ? undefined : positive('text-layers', opts.textLayers) },
         (line) => process.stdout.write(JSON.stringify(line) + '\n'),
       );
     });

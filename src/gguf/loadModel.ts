@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import type { Backend } from '../backend/types.js';
 import { defaultBackend } from '../backend/index.js';
 import { cast } from '../tensor/ops/elementwise.js';
+import { interleaved, interleavesQ4_0 } from '../tensor/ops/quant.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { LlavaTokenizer } from '../data/tokenizer.js';
 import { parseImageProcessorConfig, type ImageProcessorConfig } from '../data/preprocess.js';
@@ -25,6 +26,11 @@ import { MappedGguf, type RowTransform } from './mapped.js';
 /** Options of loadGgufLlava. */
 export interface GgufLoadOptions {
   readonly backend?: Backend;
+  /**
+   * Copy q4_0 matrices into the GEMM's interleaved layout (q4_0x8) at load, as llama.cpp repacks
+   * them: about 2x the speed of the mapped blocks, at the cost of owned memory. Default true.
+   */
+  readonly interleaveQ4_0?: boolean;
 }
 
 /** A loaded GGUF pair: the model (as loadLlava returns it) plus what the files say about text and images. */
@@ -171,6 +177,7 @@ export function loadGgufLlava(modelPath: string, mmprojPath: string | undefined,
       const part = parts.find((p) => p.table.has(name));
       if (!part) throw new GgufError(`${modelPath} + ${mmprojPath}: tensor ${name} is missing`);
       const raw: Tensor = mapped.get(part)!.tensor(part.table.get(name)!, shape, rowTransform(name, config.text));
+      if (role === 'matrix' && options.interleaveQ4_0 !== false && interleavesQ4_0(raw.dtype, raw.shape)) return interleaved(raw);
       if (raw.dtype === 'f32' || keepsStoredDtype(name, role)) return raw;
       const wide = cast(raw, 'f32');
       raw.dispose();

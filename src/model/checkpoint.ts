@@ -10,7 +10,7 @@ import { Storage } from '../tensor/storage.js';
 import { cast } from '../tensor/ops/elementwise.js';
 import { contiguous } from '../tensor/ops/view.js';
 import { DTYPE_BYTES, QUANT_BLOCKS, dtypeBytes, isQuantDType, type PlainDType } from '../tensor/dtype.js';
-import { quantizeWeight } from '../tensor/ops/quant.js';
+import { interleaved, interleavesQ4_0, quantizeWeight } from '../tensor/ops/quant.js';
 import { defaultBackend } from '../backend/index.js';
 import type { Backend } from '../backend/types.js';
 import { readLlavaHfConfig, type HfLayout, type LlavaConfig } from './config.js';
@@ -82,6 +82,8 @@ export interface LoadOptions {
    * projector, norms and weights that train keep their dtype. Default: none.
    */
   readonly quantize?: LoadQuantDType;
+  /** With quantize q4_0: its matrices in the GEMM's interleaved layout (q4_0x8, ~2x faster). Default true. */
+  readonly interleaveQ4_0?: boolean;
 }
 
 /**
@@ -156,7 +158,10 @@ export function loadLlava(dir: string, options: LoadOptions = {}): LoadedLlava {
       const copy = (options.writable === true || trains) && dtype === 'f32';
       const raw = entryTensor(entry, storages, backend, copy);
       const keep = keepsStoredDtype(name, role) && options.castToF32 !== true && !trains;
-      if (keep && options.quantize && quantizesWeight(name, entry.shape, options.quantize)) return quantized(raw, options.quantize);
+      if (keep && options.quantize && quantizesWeight(name, entry.shape, options.quantize)) {
+        const q = quantized(raw, options.quantize);
+        return role === 'matrix' && options.interleaveQ4_0 !== false && interleavesQ4_0(q.dtype, q.shape) ? interleaved(q) : q;
+      }
       if (dtype === 'f32' || keep) return raw;
       const wide = cast(raw, 'f32');
       raw.dispose();

@@ -9,7 +9,19 @@ export type PlainDType = 'f32' | 'bf16' | 'f16' | 'i32';
  * Quantised weight types: ggml's block formats (lowercase of the GGUF type name), each row cut
  * into blocks of `QUANT_BLOCKS[d].elements` values stored in `QUANT_BLOCKS[d].bytes` bytes.
  */
-export type QuantDType = 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q8_0' | 'q4_k' | 'q5_k' | 'q6_k';
+export type QuantDType = GgmlQuantDType | 'q4_0x8';
+
+/** ggml's own block formats, the ones GGUF files store. */
+export type GgmlQuantDType = 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q8_0' | 'q4_k' | 'q5_k' | 'q6_k';
+
+/**
+ * q4_0 with the blocks of each 8 consecutive rows interleaved (native/quant.h's layout), so the
+ * quantised GEMM's vector lanes are rows: made at load from q4_0 linear weights (interleaveQ4_0),
+ * read only by linear. Same bytes per row as q4_0; the row count must be a multiple of 8.
+ */
+export const Q4_0_X8 = 'q4_0x8' as const;
+/** Rows per interleaved group of q4_0x8. */
+export const X8_ROWS = 8;
 
 /** Element type of a tensor's storage. */
 export type DType = PlainDType | QuantDType;
@@ -36,10 +48,11 @@ export const QUANT_BLOCKS: { readonly [D in QuantDType]: QuantBlock } = {
   q4_k: { elements: QK_K, bytes: 2 + 2 + 12 + QK_K / 2 },
   q5_k: { elements: QK_K, bytes: 2 + 2 + 12 + QK_K / 8 + QK_K / 2 },
   q6_k: { elements: QK_K, bytes: QK_K / 2 + QK_K / 4 + QK_K / 16 + 2 },
+  q4_0x8: { elements: 32, bytes: 2 + 16 },
 };
 
-/** Every quantised dtype, in DTYPE_CODE order. */
-export const QUANT_DTYPES: readonly QuantDType[] = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k'];
+/** Every ggml block dtype, in DTYPE_CODE order (q4_0x8, a layout of q4_0 for the GEMM, is not one). */
+export const QUANT_DTYPES: readonly GgmlQuantDType[] = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k'];
 
 /** Quantised dtypes the quantisers write (backend.quantize, quantizeWeight); the others are read only. */
 export const QUANTIZABLE_DTYPES: readonly QuantDType[] = ['q8_0', 'q4_0', 'q4_1'];
@@ -58,6 +71,7 @@ export const DTYPE_CODE: { readonly [D in DType]: number } = {
   q4_k: 15,
   q5_k: 16,
   q6_k: 17,
+  q4_0x8: 18,
 };
 
 /** Floating-point dtypes a weight may be stored in. */
@@ -84,8 +98,9 @@ export function dtypeBytes(dtype: DType, elements: number): number {
   return (elements / per) * bytes;
 }
 
-/** The error every op other than linear, embedding and cast throws for a quantised tensor. */
+/** The error every op other than linear, embedding and cast throws for a quantised tensor (q4_0x8: other than linear). */
 export function quantisedMisuse(op: string, dtype: QuantDType): Error {
+  if (dtype === Q4_0_X8) return new Error(`${op}: ${dtype} (q4_0 rows interleaved for the GEMM) serves only as a linear weight`);
   return new Error(`${op}: quantised tensors (${dtype}) serve only as weights of linear, embedding and cast`);
 }
 

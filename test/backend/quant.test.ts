@@ -6,13 +6,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { reference, nativeOrSkip, NATIVE_SKIP, upload, downloadF32, Rng } from './harness.js';
 import type { Backend, MatmulParams, Ptr } from '../../src/backend/types.js';
-import { QUANT_BLOCKS, QUANT_DTYPES, QUANTIZABLE_DTYPES, dtypeBytes, f32ToF16Bits, type QuantDType } from '../../src/tensor/dtype.js';
+import { QUANT_BLOCKS, QUANT_DTYPES, QUANTIZABLE_DTYPES, dtypeBytes, f32ToF16Bits, type GgmlQuantDType, type QuantDType } from '../../src/tensor/dtype.js';
 import { GGML_TYPES } from '../../src/gguf/ggmlTypes.js';
 import { dtypeOfGgmlType, ggmlTypeOfDtype } from '../../src/gguf/dtypes.js';
 import { quantize as quantizeTs } from '../../src/gguf/quantize.js';
 import { loadAddon } from '../../src/backend/native/addon.js';
+import { deinterleaveQ4_0 } from '../../src/backend/reference/interleave.js';
 import {
-  add, cast, concat, contiguous, embedding, empty, exp, linear, matmul, quantizeWeight, softmax, sum, tensor, transpose, fromStorage, Storage,
+  add, cast, concat, contiguous, embedding, empty, exp, interleaveQ4_0, linear, matmul, quantizeWeight, softmax, sum, tensor, transpose, fromStorage, Storage,
   type Tensor,
 } from '../../src/tensor/index.js';
 
@@ -23,12 +24,12 @@ const native = nativeOrSkip();
 // ---------------------------------------------------------------------------------------------
 
 /** Byte offsets of the f16 fields (d, m, dmin) inside one block of each format. */
-const F16_FIELDS: { readonly [D in QuantDType]: readonly number[] } = {
+const F16_FIELDS: { readonly [D in GgmlQuantDType]: readonly number[] } = {
   q4_0: [0], q4_1: [0, 2], q5_0: [0], q5_1: [0, 2], q8_0: [0], q4_k: [0, 2], q5_k: [0, 2], q6_k: [208],
 };
 
 /** `rows` rows of k values of dtype with random quants and scales of about 0.001 .. 0.05. */
-function randomBlocks(rng: Rng, dtype: QuantDType, rows: number, k: number): Uint8Array {
+function randomBlocks(rng: Rng, dtype: GgmlQuantDType, rows: number, k: number): Uint8Array {
   const { bytes } = QUANT_BLOCKS[dtype];
   const out = new Uint8Array(dtypeBytes(dtype, rows * k));
   for (let i = 0; i < out.length; i++) out[i] = rng.int(256);
@@ -253,7 +254,7 @@ function q6kBytes(): number[] {
 }
 
 /** One block of each format and the values it holds, written from the layouts independently of the dequantisers. */
-const HAND_MADE: { readonly [D in QuantDType]: { bytes: number[]; values: number[] } } = {
+const HAND_MADE: { readonly [D in GgmlQuantDType]: { bytes: number[]; values: number[] } } = {
   q8_0: { bytes: [...f16(0.5), ...J32.map((j) => (j - 16) & 0xff)], values: J32.map((j) => (j - 16) * 0.5) },
   q4_0: { bytes: [...f16(2), ...NIBBLES], values: J32.map((e) => (nibble(e) - 8) * 2) },
   q4_1: { bytes: [...f16(0.25), ...f16(-1), ...NIBBLES], values: J32.map((e) => nibble(e) * 0.25 - 1) },
@@ -489,6 +490,112 @@ test('quantised tensors: every other op, a non-block width or a wrong layout thr
     } finally {
       w.dispose();
       x.dispose();
+    }
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// q4_0x8: q4_0 rows interleaved in groups of 8 for the GEMM
+// ---------------------------------------------------------------------------------------------
+
+/** q4_0 rows interleaved on a backend (its repack kernel), as bytes. */
+function interleavedOn(b: Backend, q4: Uint8Array, rows: number, k: number): Uint8Array {
+  const src = uploadBytes(b, q4);
+  const dst = b.alloc(q4.byteLength);
+  try {
+    b.interleaveQ4_0(rows, k, src, dst);
+    return new Uint8Array(downloadF32(b, dst, q4.byteLength / 4).buffer);
+  } finally {
+    b.free(src, q4.byteLength);
+    b.free(dst, q4.byteLength);
+  }
+}
+
+test('q4_0x8: both backends interleave q4_0 rows byte for byte alike, and the layout returns the rows unchanged', { skip: NATIVE_SKIP }, () => {
+  const rng = new Rng(808);
+  for (const [rows, k] of [[8, 32], [16, 96], [40, 320]] as const) {
+    const q4 = randomBlocks(rng, 'q4_0', rows, k);
+    const ref = interleavedOn(reference(), q4, rows, k);
+    assert.deepEqual(interleavedOn(native!, q4, rows, k), ref, `${rows}x${k}: native vs reference bytes`);
+    assert.deepEqual(deinterleaveQ4_0(ref, rows, k), q4, `${rows}x${k}: round trip`);
+    assert.notDeepEqual(ref, q4, 'the layout moves bytes');
+  }
+  // A hand-made group: element e of row r sits where quant.h says (nibble of byte 16 + 64t + 4(2r + h) + j).
+  const q4 = new Uint8Array(8 * 18);
+  for (let r = 0; r < 8; r++) for (let j = 0; j < 16; j++) q4[18 * r + 2 + j] = ((j + r) & 15) | (((15 - j + r) & 15) << 4);
+  const x8 = interleavedOn(native!, q4, 8, 32);
+  const element = (r: number, e: number) => {
+    const byte = x8[16 + 64 * ((e & 15) >> 3) + 4 * (2 * r + ((e & 7) >> 2)) + (e & 3)]!;
+    return e < 16 ? byte & 15 : byte >> 4;
+  };
+  for (let r = 0; r < 8; r++) for (let e = 0; e < 32; e++) assert.equal(element(r, e), e < 16 ? (e + r) & 15 : (15 - (e - 16) + r) & 15, `row ${r} element ${e}`);
+});
+
+test('native q4_0x8 GEMM: within the reference bound, the same bits on every instruction set, thread count and m', { skip: NATIVE_SKIP }, () => {
+  const rng = new Rng(8080);
+  const isas = quantIsas();
+  const threads = native!.threads();
+  try {
+    for (const [n, k] of [[8, 32], [16, 96], [40, 320]] as const) {
+      const q4 = randomBlocks(rng, 'q4_0', n, k);
+      const x8 = interleavedOn(reference(), q4, n, k);
+      const wDeq = dequantized('q4_0', q4, n * k);
+      for (const m of [1, 2, 3, 4, 5, 8, 33]) {
+        const c: GemmCase = { dtype: 'q4_0x8', m, n, k, alpha: m === 5 ? -0.5 : 1, beta: m === 5 ? 1 : 0 };
+        const a = activations(rng, m, k);
+        const cInit = rng.normalArray(m * n);
+        const want = gemm(reference(), c, x8, a, cInit);
+        assert.deepEqual(want, gemm(reference(), { ...c, dtype: 'q4_0' }, q4, a, cInit), 'the reference reads q4_0x8 as its q4_0 rows');
+        const bound = errorBound({ ...c, dtype: 'q4_0' }, a, wDeq, cInit);
+        let first: Float32Array | undefined;
+        for (const isa of isas.available) {
+          isas.use(isa);
+          for (const t of [1, 2]) {
+            native!.threads(t);
+            const got = gemm(native!, c, x8, a, cInit);
+            assertWithin(`q4_0x8 ${isa} ${t} threads m=${m} n=${n} k=${k}`, got, want, bound);
+            if (first) assert.deepEqual(got, first, `${isa}, ${t} threads: the same bits as ${isas.available[0]}`);
+            first ??= got;
+          }
+        }
+        if (m === 33) {
+          for (const i of [0, 4, 32]) {
+            const alone = gemm(native!, { ...c, m: 1, alpha: 1, beta: 0 }, x8, a.slice(i * k, (i + 1) * k), new Float32Array(n));
+            assert.deepEqual(alone, gemm(native!, { ...c, alpha: 1, beta: 0 }, x8, a, cInit).slice(i * n, (i + 1) * n), `row ${i} alone`);
+          }
+        }
+      }
+    }
+  } finally {
+    native?.threads(threads);
+    isas.done();
+  }
+});
+
+test('interleaveQ4_0: linear agrees with the q4_0 weight on both backends; other ops and shapes throw clear errors', { skip: NATIVE_SKIP }, () => {
+  const rng = new Rng(81);
+  const [n, k] = [24, 128];
+  const w32 = rng.normalArray(n * k);
+  const x = rng.normalArray(2 * 3 * k);
+  for (const b of [reference(), native!]) {
+    const q4 = quantizeWeight(tensor(w32, [n, k], { backend: b }), 'q4_0');
+    const x8 = interleaveQ4_0(q4);
+    const xt = tensor(x, [2, 3, k], { backend: b });
+    const [y4, y8] = [linear(xt, q4), linear(xt, x8)];
+    try {
+      assert.equal(x8.dtype, 'q4_0x8');
+      assert.deepEqual(y8.shape, [2, 3, n]);
+      const bound = errorBound({ dtype: 'q4_0', m: 6, n, k, alpha: 1, beta: 0 }, x, q4.toArray() as Float32Array, new Float32Array(6 * n));
+      assertWithin(`${b.name} linear q4_0x8 vs q4_0`, y8.toArray() as Float32Array, y4.toArray() as Float32Array, bound.map((v) => 2 * v));
+      const only = /q4_0x8 \(q4_0 rows interleaved for the GEMM\) serves only as a linear weight/;
+      assert.throws(() => x8.toArray(), only);
+      assert.throws(() => cast(x8, 'f32'), only);
+      assert.throws(() => embedding(x8, tensor(new Int32Array([1]), [1], { dtype: 'i32', backend: b })), only);
+      assert.throws(() => add(x8, x8), only);
+      assert.throws(() => interleaveQ4_0(quantizeWeight(tensor(w32.slice(0, 4 * k), [4, k], { backend: b }), 'q4_0')), /rows a multiple of 8/);
+      assert.throws(() => interleaveQ4_0(quantizeWeight(tensor(w32, [n, k], { backend: b }), 'q8_0')), /needs a contiguous q4_0 weight/);
+    } finally {
+      for (const t of [q4, x8, xt, y4, y8]) t.dispose();
     }
   }
 });

@@ -37,18 +37,25 @@ test('a random bf16 checkpoint of a named shape loads and benches', async (t) =>
 
 const cpp = await llamaCpp();
 
-test('side by side with llama.cpp: every type gets both engines, a ratio line from this run, equal f16 greedy ids', { skip: cpp.skip ?? false, timeout: 300_000 }, async (t) => {
+test('side by side with llama.cpp: every type gets both engines in each of 2 rounds, ratio lines from this run and their medians, equal f16 greedy ids', { skip: cpp.skip ?? false, timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'llava-bench-cpp-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const lines: BenchLine[] = [];
-  await runModelBench({ small: 'tiny', config: 'world-small', dir, promptTokens: 16, newTokens: 3 }, (l) => lines.push(l));
+  await runModelBench({ small: 'tiny', config: 'world-small', dir, promptTokens: 16, newTokens: 3, rounds: 2 }, (l) => lines.push(l));
   const bandwidth = lines.find((l) => l.case === 'memory_read_bandwidth');
   assert.ok(bandwidth && (bandwidth.gb_per_s as number) > 0);
   for (const type of ['F16', 'Q8_0', 'Q4_0']) {
     const engines = lines.filter((l) => l.case === 'engine' && l.type === type).map((l) => l.engine);
-    assert.deepEqual(engines, ['llama.cpp', 'llava-ts'], type);
-    const ratio = lines.find((l) => l.case === 'ratio' && l.type === type)!;
-    assert.ok((ratio.decode_ours_over_llama_cpp as number) > 0 && (ratio.prefill_ours_over_llama_cpp as number) > 0, type);
-    if (type === 'F16') assert.equal(ratio.same_greedy_tokens, true);
+    assert.deepEqual(engines, ['llama.cpp', 'llava-ts', 'llama.cpp', 'llava-ts'], type);
+    const ratios = lines.filter((l) => l.case === 'ratio' && l.type === type);
+    assert.deepEqual(ratios.map((r) => r.round), [1, 2], type);
+    for (const ratio of ratios) {
+      assert.ok((ratio.decode_ours_over_llama_cpp as number) > 0 && (ratio.prefill_ours_over_llama_cpp as number) > 0, type);
+      if (type === 'F16') assert.equal(ratio.same_greedy_tokens, true);
+    }
+    const median = lines.find((l) => l.case === 'ratio_median' && l.type === type)!;
+    const mean = (k: string) => Number(((ratios[0]![k] as number) + (ratios[1]![k] as number)) / 2).toFixed(3);
+    assert.equal((median.decode_ours_over_llama_cpp as number).toFixed(3), mean('decode_ours_over_llama_cpp'), type);
+    assert.equal((median.prefill_ours_over_llama_cpp as number).toFixed(3), mean('prefill_ours_over_llama_cpp'), type);
   }
 });

@@ -58,10 +58,15 @@ test('--quantize q8_0 / q4_0: the language model loads as blocks and agrees with
   for (const dtype of ['q8_0', 'q4_0'] as const) {
     const { model } = loadLlava(dir, { quantize: dtype });
     try {
+      let interleavedCount = 0;
       for (const [name, p] of model.namedParameters()) {
-        const expected = quantizesWeight(name, p.value.shape, dtype) ? dtype : 'f32';
+        // q4_0 matrices of whole 8-row groups go to the GEMM's interleaved layout; the embedding table stays q4_0.
+        const interleaves = dtype === 'q4_0' && name !== 'text.embed_tokens.weight' && p.value.shape[0]! % 8 === 0;
+        const expected = quantizesWeight(name, p.value.shape, dtype) ? (interleaves ? 'q4_0x8' : dtype) : 'f32';
         assert.equal(p.value.dtype, expected, `${dtype}: ${name}`);
+        if (expected === 'q4_0x8') interleavedCount++;
       }
+      if (dtype === 'q4_0') assert.ok(interleavedCount > 0, 'q4_0 matrices are interleaved');
       assert.equal(model.text.embedTokens.value.dtype, dtype);
       PROMPTS.forEach((prompt, i) => {
         const got = run(model, prompt, vocab);

@@ -79,6 +79,7 @@ export function nativeElementwise(addon: NativeAddon): ElementwiseKernels {
   const cast = exported(addon, 'cast');
   const fill = exported(addon, 'fill');
   const quantize = exported(addon, 'quantize');
+  const repackQ4_0x8 = exported(addon, 'repackQ4_0x8');
   const unary = exported(addon, 'unary');
   const unaryBackward = exported(addon, 'unaryBackward');
   const binary = exported(addon, 'binary');
@@ -93,6 +94,7 @@ export function nativeElementwise(addon: NativeAddon): ElementwiseKernels {
     copy: (dtype, shape, src, dst) =>
       copy(DTYPE_CODE[plainDType('copy', dtype)], packLayout('copy', shape, COPY_OPERANDS, src, dst), src.ptr, dst.ptr),
     cast: (n, src, srcDtype, dst, dstDtype) => cast(n, src, DTYPE_CODE[srcDtype], dst, DTYPE_CODE[dstDtype]),
+    interleaveQ4_0: (rows, k, src, dst) => repackQ4_0x8(src, dst, rows, k),
     quantize: (n, src, dst, dtype) => {
       checkQuantize(n, dtype);
       quantize(n, src, dst, DTYPE_CODE[dtype]);

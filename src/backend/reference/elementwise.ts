@@ -3,7 +3,7 @@
 import { dtypeBytes, isQuantDType, plainDType, type DType, type PlainDType } from '../../tensor/dtype.js';
 import type { AdamWStep, BinaryOp, ElementwiseKernels, Ptr, ReduceOp, StridedRef, UnaryOp } from '../types.js';
 import type { RefMemory } from './memory.js';
-import { dequantizeAt, quantizeInto } from './quant.js';
+import { dequantizeAt, interleaveInto, quantizeInto } from './quant.js';
 import { binaryValue, unaryDerivative, unaryValue } from './elementwiseMath.js';
 import {
   F32_VIEW,
@@ -26,6 +26,7 @@ export function referenceElementwise(mem: RefMemory): ElementwiseKernels {
     copy: (dtype, shape, src, dst) => copy(mem, plainDType('copy', dtype), shape, src, dst),
     cast: (n, src, srcDtype, dst, dstDtype) => cast(mem, n, src, srcDtype, dst, dstDtype),
     quantize: (n, src, dst, dtype) => quantizeInto(mem, n, src, dst, dtype),
+    interleaveQ4_0: (rows, k, src, dst) => interleaveInto(mem, rows, k, src, dst),
     fill: (dtype, n, dst, value) => writeValues(mem, plainDType('fill', dtype), dst, new Float64Array(n).fill(value)),
     unary: (op, n, x, y, alpha, beta) => unary(mem, op, n, x, y, alpha, beta),
     unaryBackward: (op, n, x, dy, dx, alpha, beta) => unaryBackward(mem, op, n, x, dy, dx, alpha, beta),

@@ -2,8 +2,8 @@
 // The oracle the native GEMM engines are tested against; also defines the parameter checks both backends share.
 import type { MatmulKernels, MatmulParams } from '../types.js';
 import type { RefMemory } from './memory.js';
-import { QUANT_BLOCKS, bf16BitsToF32, f16BitsToF32, isQuantDType } from '../../tensor/dtype.js';
-import { dequantizeAt } from './quant.js';
+import { Q4_0_X8, QUANT_BLOCKS, X8_ROWS, bf16BitsToF32, f16BitsToF32, isQuantDType } from '../../tensor/dtype.js';
+import { dequantizeWeightAt } from './quant.js';
 
 /** Throws a clear error naming the field when `p` is not a valid matmul call. */
 export function checkMatmulParams(p: MatmulParams): void {
@@ -37,6 +37,7 @@ function checkQuantisedB(p: MatmulParams): void {
   if (p.n > 1 && p.ldb !== p.k) throw new Error(`${what}: rows must be contiguous (ldb = k = ${p.k}), got ldb ${p.ldb}`);
   if (p.transA) throw new Error(`${what}: A must not be transposed`);
   if (p.batch > 1 && p.strideB !== 0) throw new Error(`${what}: one weight serves the whole batch (strideB 0), got strideB ${p.strideB}`);
+  if (p.bDtype === Q4_0_X8 && p.n % X8_ROWS !== 0) throw new Error(`${what}: n = ${p.n} is not a multiple of ${X8_ROWS} rows`);
 }
 
 function checkLeadingDim(field: string, ld: number, rows: number, width: number, layout: string): void {
@@ -54,7 +55,7 @@ function extent(batch: number, stride: number, rows: number, ld: number, width: 
 
 /** B as f32 values (bf16/f16 widened exactly, quantised rows dequantised), so the loop reads one type. */
 function readB(mem: RefMemory, p: MatmulParams, n: number): Float32Array {
-  if (isQuantDType(p.bDtype)) return dequantizeAt(mem, p.bDtype, p.b, p.n * p.k); // (n, k): ldb = k
+  if (isQuantDType(p.bDtype)) return dequantizeWeightAt(mem, p.bDtype, p.b, p.n, p.k); // (n, k): ldb = k
   switch (p.bDtype) {
     case 'f32':
       return mem.f32(p.b, n);

@@ -2,7 +2,7 @@
 // through the backend's quantiser, for linear layers and embedding tables that read the blocks.
 import { noGrad } from '../../autograd/tape.js';
 import { Tensor, empty } from '../tensor.js';
-import { QUANTIZABLE_DTYPES, QUANT_BLOCKS, type QuantDType } from '../dtype.js';
+import { Q4_0_X8, QUANTIZABLE_DTYPES, QUANT_BLOCKS, X8_ROWS, type QuantDType } from '../dtype.js';
 import { formatShape } from '../shape.js';
 import { cast } from './elementwise.js';
 
@@ -28,4 +28,37 @@ export function quantizeWeight(w: Tensor, dtype: QuantDType): Tensor {
     if (wide !== w) wide.dispose();
   }
   return out;
+}
+
+/**
+ * A q4_0 weight (rows, cols), rows a multiple of 8, as q4_0x8: the same blocks with each 8 rows
+ * interleaved, the layout the quantised GEMM reads fastest (its vector lanes are rows). A new
+ * owned tensor (a mapped original stays as it is); only linear reads the result.
+ */
+export function interleaveQ4_0(w: Tensor): Tensor {
+  if (w.dtype !== 'q4_0' || w.ndim !== 2 || w.dim(0) % X8_ROWS !== 0 || !w.isContiguous) {
+    throw new Error(`interleaveQ4_0: needs a contiguous q4_0 weight (rows, cols) with rows a multiple of ${X8_ROWS}, got ${w.dtype} ${formatShape(w.shape)}`);
+  }
+  const out = empty(w.shape, { dtype: Q4_0_X8, backend: w.backend });
+  try {
+    w.backend.interleaveQ4_0(w.dim(0), w.dim(1), w.ptr, out.ptr);
+  } catch (e) {
+    out.dispose();
+    throw e;
+  }
+  return out;
+}
+
+/** Whether interleaveQ4_0 takes this weight. */
+export function interleavesQ4_0(dtype: string, shape: readonly number[]): boolean {
+  return dtype === 'q4_0' && shape.length === 2 && shape[0]! % X8_ROWS === 0;
+}
+
+/** interleaveQ4_0 of a weight, the original released. */
+export function interleaved(w: Tensor): Tensor {
+  try {
+    return interleaveQ4_0(w);
+  } finally {
+    w.dispose();
+  }
 }
