@@ -11,7 +11,7 @@
 // The instruction set is picked at run time: AVX-512 VNNI (vpdpbusd; 512-bit vectors for bands of
 // several rows of A), AVX-VNNI, AVX2 (vpmaddubsw + vpmaddwd), else scalar code; LLAVA_QUANT_ISA or
 // the addon's quantIsa() may ask for a lower one (tests run each). The vector kernels are
-// gemm_quant_simd.inc, compiled once per set under its #pragma GCC target.
+// gemm_quant_simd.inc (and gemm_quant_x8.inc for Q4_0X8), compiled once per set under its #pragma GCC target.
 //
 // Work split: the pool takes contiguous ranges of W's rows (C's columns). With one row of A, a task
 // streams its rows in GEMV_STREAMS parts side by side (more reads in flight). With more, it walks
@@ -302,6 +302,7 @@ void run_x8(const Job& job, int64_t g0, int64_t g1) {
 #pragma GCC target("avx2,fma,f16c")
 namespace avx2 {
 #include "gemm_quant_simd.inc"
+#include "gemm_quant_x8.inc"
 }
 #pragma GCC pop_options
 
@@ -310,6 +311,7 @@ namespace avx2 {
 namespace avxvnni {
 #define QUANT_DPBUSD _mm256_dpbusd_avx_epi32
 #include "gemm_quant_simd.inc"
+#include "gemm_quant_x8.inc"
 #undef QUANT_DPBUSD
 }
 #pragma GCC pop_options
@@ -320,6 +322,7 @@ namespace avx512vnni {
 #define QUANT_DPBUSD _mm256_dpbusd_epi32
 #define QUANT_ZMM
 #include "gemm_quant_simd.inc"
+#include "gemm_quant_x8.inc"
 #undef QUANT_ZMM
 #undef QUANT_DPBUSD
 }
