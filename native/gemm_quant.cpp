@@ -268,8 +268,7 @@ void run_rows(const Job& job, int64_t j0, int64_t j1) {
 
 // Element e of row r of a Q4_0X8 group (quant.h's layout), unsigned.
 inline int x8_nibble(const uint8_t* group, int r, int e) {
-  const int t = (e & 15) >> 3, h = (e & 7) >> 2, j = e & 3;
-  const uint8_t byte = group[16 + 64 * t + 4 * (2 * r + h) + j];
+  const uint8_t byte = group[x8_byte(r, e)];
   return e < 16 ? byte & 0x0f : byte >> 4;
 }
 
@@ -483,11 +482,9 @@ void repack_q4_0x8(const uint8_t* src, uint8_t* dst, int64_t n, int64_t k) {
         for (int r = 0; r < X8_ROWS; r++) {
           const auto* blk = reinterpret_cast<const BlockQ4_0*>(src + ((g * X8_ROWS + r) * nb + b) * int64_t(sizeof(BlockQ4_0)));
           std::memcpy(out + 2 * r, &blk->d, 2);
-          for (int e = 0; e < QK; e++) {
-            const int q = e < 16 ? blk->qs[e] & 0x0f : blk->qs[e - 16] >> 4;
-            const int t = (e & 15) >> 3, h = (e & 7) >> 2, j = e & 3;
-            out[16 + 64 * t + 4 * (2 * r + h) + j] |= uint8_t(e < 16 ? q : q << 4);
-          }
+          int q[QK];
+          scalar::nibbles(blk->qs, q);
+          for (int e = 0; e < QK; e++) out[x8_byte(r, e)] |= uint8_t(e < 16 ? q[e] : q[e] << 4);
         }
       }
   });

@@ -30,6 +30,8 @@ inline bool is_quant(int64_t code) { return code >= Q4_0 && code <= Q4_0X8; }
 // nibble and element 16 + 8t + 4h + j in its high one. Only the GEMM reads it (n a multiple of 8).
 constexpr int X8_ROWS = 8;
 constexpr int64_t X8_GROUP_BYTES = 144;
+// The byte of a Q4_0X8 group holding element e (0 .. 31) of row r; e < 16 in its low nibble.
+constexpr int x8_byte(int r, int e) { return 16 + 64 * ((e & 15) >> 3) + 4 * (2 * r + ((e & 7) >> 2)) + (e & 3); }
 // Q4_0 rows (n of them, a multiple of 8, k values each) to Q4_0X8.
 void repack_q4_0x8(const uint8_t* src, uint8_t* dst, int64_t n, int64_t k);
 

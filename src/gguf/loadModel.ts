@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import type { Backend } from '../backend/types.js';
 import { defaultBackend } from '../backend/index.js';
 import { cast } from '../tensor/ops/elementwise.js';
-import { interleaved, interleavesQ4_0 } from '../tensor/ops/quant.js';
+import { forLinear } from '../tensor/ops/quant.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { LlavaTokenizer } from '../data/tokenizer.js';
 import { parseImageProcessorConfig, type ImageProcessorConfig } from '../data/preprocess.js';
@@ -177,7 +177,7 @@ export function loadGgufLlava(modelPath: string, mmprojPath: string | undefined,
       const part = parts.find((p) => p.table.has(name));
       if (!part) throw new GgufError(`${modelPath} + ${mmprojPath}: tensor ${name} is missing`);
       const raw: Tensor = mapped.get(part)!.tensor(part.table.get(name)!, shape, rowTransform(name, config.text));
-      if (role === 'matrix' && options.interleaveQ4_0 !== false && interleavesQ4_0(raw.dtype, raw.shape)) return interleaved(raw);
+      if (role === 'matrix' && raw.dtype === 'q4_0') return forLinear(raw, options.interleaveQ4_0 !== false);
       if (raw.dtype === 'f32' || keepsStoredDtype(name, role)) return raw;
       const wide = cast(raw, 'f32');
       raw.dispose();

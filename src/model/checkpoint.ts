@@ -10,7 +10,7 @@ import { Storage } from '../tensor/storage.js';
 import { cast } from '../tensor/ops/elementwise.js';
 import { contiguous } from '../tensor/ops/view.js';
 import { DTYPE_BYTES, QUANT_BLOCKS, dtypeBytes, isQuantDType, type PlainDType } from '../tensor/dtype.js';
-import { interleaved, interleavesQ4_0, quantizeWeight } from '../tensor/ops/quant.js';
+import { forLinear, quantizeWeight } from '../tensor/ops/quant.js';
 import { defaultBackend } from '../backend/index.js';
 import type { Backend } from '../backend/types.js';
 import { readLlavaHfConfig, type HfLayout, type LlavaConfig } from './config.js';
@@ -160,7 +160,7 @@ export function loadLlava(dir: string, options: LoadOptions = {}): LoadedLlava {
       const keep = keepsStoredDtype(name, role) && options.castToF32 !== true && !trains;
       if (keep && options.quantize && quantizesWeight(name, entry.shape, options.quantize)) {
         const q = quantized(raw, options.quantize);
-        return role === 'matrix' && options.interleaveQ4_0 !== false && interleavesQ4_0(q.dtype, q.shape) ? interleaved(q) : q;
+        return role === 'matrix' ? forLinear(q, options.interleaveQ4_0 !== false) : q;
       }
       if (dtype === 'f32' || keep) return raw;
       const wide = cast(raw, 'f32');

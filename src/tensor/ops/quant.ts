@@ -49,13 +49,12 @@ export function interleaveQ4_0(w: Tensor): Tensor {
   return out;
 }
 
-/** Whether interleaveQ4_0 takes this weight. */
-export function interleavesQ4_0(dtype: string, shape: readonly number[]): boolean {
-  return dtype === 'q4_0' && shape.length === 2 && shape[0]! % X8_ROWS === 0;
-}
-
-/** interleaveQ4_0 of a weight, the original released. */
-export function interleaved(w: Tensor): Tensor {
+/**
+ * A loaded linear weight in the layout the GEMM reads best: a q4_0 matrix of whole 8-row groups
+ * interleaved (the original released) when `interleave` is on; anything else as it is.
+ */
+export function forLinear(w: Tensor, interleave: boolean): Tensor {
+  if (!interleave || w.dtype !== 'q4_0' || w.ndim !== 2 || w.dim(0) % X8_ROWS !== 0) return w;
   try {
     return interleaveQ4_0(w);
   } finally {
