@@ -1,10 +1,11 @@
 // `llava world ...`: generate the embedded synthetic world, draw its contact sheet, write
-// its world-bench questions and score replies to them, all from the command line.
+// its world-bench questions, short-answer training questions, and score replies, all from the command line.
 
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { loadWorld } from '../world/annotations.js';
 import { DEFAULT_BENCH_OPTIONS, benchmarkToJsonLines, generateBenchmark } from '../world/benchmark.js';
+import { DEFAULT_VQA_OPTIONS, worldVqaEntries } from '../world/vqa.js';
 import { DEFAULT_SHEET_OPTIONS, drawContactSheet, type SheetOptions } from '../world/sheet.js';
 import { DEFAULT_IMAGE_SIZE, generateWorld, writeFileAtomicMkdir } from '../world/world.js';
 import { formatWorldBenchReport, readBenchQuestions, readBenchReplies, scoreWorldBench } from '../eval/worldBench.js';
@@ -82,6 +83,22 @@ export function register(program: Command): void {
         process.stderr.write(`note: fewer than --per-type ${opts.perType} questions for ${[...missing, ...short].join(', ')}: the test split is too small to balance answers; generate more scenes\n`);
       }
       process.stdout.write(`wrote ${questions.length} questions to ${out} (${[...counts].map(([t, n]) => `${t} ${n}`).join(', ')}; ${held} with held-out phrasings)\n`);
+    });
+
+  world
+    .command('vqa')
+    .description("write short-answer training questions on a world's train split as LLaVA instruction JSON (training phrasings only)")
+    .requiredOption('--in <dir>', 'world directory')
+    .requiredOption('--out <file.json>', 'LLaVA JSON to write')
+    .option('--per-type <n>', 'questions per type drawn (per POPE setting for existence)', integer('--per-type'), DEFAULT_VQA_OPTIONS.perType)
+    .option('--turns <n>', 'questions per conversation', integer('--turns'), DEFAULT_VQA_OPTIONS.turnsPerEntry)
+    .option('--draws <n>', 'independent draws of the set (draw k: seed + k)', integer('--draws'), DEFAULT_VQA_OPTIONS.draws)
+    .option('--seed <k>', 'question sampling seed', integer('--seed'), DEFAULT_VQA_OPTIONS.seed)
+    .action((opts: { in: string; out: string; perType: number; turns: number; draws: number; seed: number }) => {
+      const entries = worldVqaEntries(loadWorld(opts.in), { perType: opts.perType, turnsPerEntry: opts.turns, draws: opts.draws, seed: opts.seed });
+      writeFileAtomicMkdir(opts.out, JSON.stringify(entries) + '\n');
+      const turns = entries.reduce((n, e) => n + e.conversations.length / 2, 0);
+      process.stdout.write(`wrote ${entries.length} conversations (${turns} questions) to ${opts.out}\n`);
     });
 
   world

@@ -2,12 +2,13 @@
 // CLIP and a LLaMA pretrained here, composed and tuned in LLaVA's two stages, then evaluated
 // beside a blind baseline. Every step calls what the matching CLI command calls; its output
 // stays in DIR, each step written to a temp path and renamed, so a rerun resumes after the last finished step.
-import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultBackend } from '../backend/index.js';
 import { generateWorld } from '../world/world.js';
 import { loadWorld } from '../world/annotations.js';
 import { benchmarkToJsonLines, generateBenchmark } from '../world/benchmark.js';
+import { DEFAULT_VQA_OPTIONS, worldVqaEntries } from '../world/vqa.js';
 import { readImageRecords } from '../datagen/inputs.js';
 import { generate } from '../datagen/pipeline.js';
 import { exportRun } from '../datagen/export.js';
@@ -65,12 +66,21 @@ export interface Variant {
   readonly visionDir: string;
 }
 
+/** What stage 2 trains on: the instruction data, mixed with short-answer questions when the profile asks for them. */
+function stage2Data(o: Pick<DemoOptions, 'out' | 'profile'>): string {
+  const P = demoPaths(o.out);
+  return o.profile.vqaPerType > 0 ? P.stage2Mix : P.instruct;
+}
+
 /** Paths of a run. */
 export function demoPaths(out: string) {
   return {
     world: join(out, 'world'),
     data: join(out, 'data'),
     instruct: join(out, 'data', 'instruct.json'),
+    vqa: join(out, 'data', 'vqa.json'),
+    /** Stage 2's data with short-answer questions: the instruction data, then vqa.json. */
+    stage2Mix: join(out, 'data', 'stage2.json'),
     pretrain: join(out, 'data', 'pretrain.json'),
     tokenizer: join(out, 'tokenizer'),
     clip: join(out, 'clip'),
@@ -143,7 +153,7 @@ function demoSteps(o: DemoOptions): Step[] {
   const p = o.profile;
   const steps: Step[] = [
     { name: 'world', command: `llava world generate --n ${p.worldImages} --size ${p.imageSize} --seed ${o.seed} --out ${P.world} && llava world bench --in ${P.world} --per-type ${p.benchPerType}`, run: () => worldStep(o) },
-    { name: 'data', command: `llava data generate --input ${P.world} --format world --teacher symbolic && llava data export && llava data pretrain-pairs`, run: () => dataStep(o) },
+    { name: 'data', command: `llava data generate --input ${P.world} --format world --teacher symbolic && llava data export && llava data pretrain-pairs${p.vqaPerType > 0 ? ` && llava world vqa --in ${P.world} --out ${P.vqa} --per-type ${p.vqaPerType}   # stage 2 trains on ${P.stage2Mix}: instruct.json + vqa.json` : ''}`, run: () => dataStep(o) },
     { name: 'tokenizer', command: `llava pretrain tokenizer --world ${P.world} --instruct ${P.instruct} --out ${P.tokenizer}`, run: () => tokenizerStep(o) },
     { name: 'clip', command: `llava pretrain clip --world ${P.world} --tokenizer ${P.tokenizer} --out ${P.clip} --profile ${p.name} --seed ${o.seed}   # stage 0a: ${p.clip.steps} steps of ${p.clip.batchSize} pairs`, run: () => clipStep(o) },
     { name: 'lm', command: `llava pretrain lm --world ${P.world} --instruct ${P.instruct} --tokenizer ${P.tokenizer} --out ${P.llama} --profile ${p.name} --seed ${o.seed}   # stage 0b: ${p.lm.steps} steps of ${p.lm.batchSize}x${p.lm.seqLen} tokens`, run: () => lmStep(o) },
@@ -199,7 +209,7 @@ function variantSteps(o: DemoOptions, v: Variant): Step[] {
   }
   if (!v.skipStage2) {
     const from = v.skipStage1 ? V.base : V.stage1;
-    steps.push({ name: `${prefix}stage 2`, command: `llava train --stage 2 --model ${from} --data ${P.instruct} --template ${DEMO_TEMPLATE} --image-folder ${P.world} --out ${V.stage2} --max-steps ${p.stage2.steps} --batch-size ${p.stage2.batchSize} --lr ${p.stage2.lr}`, run: () => stageStep(o, v, 2) });
+    steps.push({ name: `${prefix}stage 2`, command: `llava train --stage 2 --model ${from} --data ${stage2Data(o)} --template ${DEMO_TEMPLATE} --image-folder ${P.world} --out ${V.stage2} --max-steps ${p.stage2.steps} --batch-size ${p.stage2.batchSize} --lr ${p.stage2.lr}`, run: () => stageStep(o, v, 2) });
   }
   steps.push({ name: `${prefix}evaluation`, command: `llava eval world --model ${V.model} --world ${P.world} --template ${DEMO_TEMPLATE} (and again with --blind)`, run: () => evalStep(o, v) });
   return steps;
@@ -226,8 +236,14 @@ async function dataStep(o: DemoOptions): Promise<string> {
   exportRun(run, join(tmp, 'instruct.json'));
   const pairs = pretrainPairs(records, prompts, o.seed);
   writeFileAtomic(join(tmp, 'pretrain.json'), JSON.stringify(pairs.entries) + '\n');
+  const vqa = o.profile.vqaPerType > 0 ? worldVqaEntries(loadWorld(P.world), { ...DEFAULT_VQA_OPTIONS, perType: o.profile.vqaPerType, seed: o.seed }) : [];
+  if (vqa.length > 0) {
+    writeFileAtomic(join(tmp, 'vqa.json'), JSON.stringify(vqa) + '\n');
+    const instruct = JSON.parse(readFileSync(join(tmp, 'instruct.json'), 'utf8')) as unknown[];
+    writeFileAtomic(join(tmp, 'stage2.json'), JSON.stringify([...instruct, ...vqa]) + '\n');
+  }
   commitTemp(tmp, P.data);
-  return `${stats.generated} instruction samples, ${pairs.entries.length} caption pairs`;
+  return `${stats.generated} instruction samples, ${vqa.length > 0 ? `${vqa.length} short-answer conversations, ` : ''}${pairs.entries.length} caption pairs`;
 }
 
 async function tokenizerStep(o: DemoOptions): Promise<string> {
@@ -308,7 +324,7 @@ async function stageStep(o: DemoOptions, v: Variant, stage: 1 | 2): Promise<stri
     stage: STAGES[stage],
     ...(stage === 2 ? { template: DEMO_TEMPLATE } : {}),
     modelDir,
-    dataPath: stage === 1 ? P.pretrain : P.instruct,
+    dataPath: stage === 1 ? P.pretrain : stage2Data(o),
     outDir: tmp,
     batchSize: shape.batchSize,
     lr: shape.lr,

@@ -10,7 +10,7 @@ import { reshape } from '../tensor/ops/view.js';
 import { crossEntropy } from '../tensor/ops/nn.js';
 import { tidy } from '../tensor/scope.js';
 import { backward } from '../autograd/backward.js';
-import { randomWeights } from '../nn/layers.js';
+import { fanInWeights } from '../nn/layers.js';
 import { AdamW } from '../nn/optim/adamw.js';
 import { cosineWithWarmup } from '../nn/schedule.js';
 import { clipGradNorm } from '../nn/clip.js';
@@ -93,7 +93,7 @@ export async function pretrainLanguageModel(o: TextPretrainOptions): Promise<Tex
   if (stream.length < T + 2) throw new Error(`text pretraining: the corpus has ${stream.length} tokens, fewer than one window of ${T + 1}`);
   if (o.tokenizer.vocabSize > config.vocabSize) throw new Error(`text pretraining: the tokenizer has ${o.tokenizer.vocabSize} tokens but the model only ${config.vocabSize} rows`);
   const rng = new Rng(o.seed);
-  const lm = withBackend(o.backend, () => new LlamaForCausalLM(randomWeights(new Rng(o.seed ^ 0x11a3a)), 'text', config));
+  const lm = withBackend(o.backend, () => new LlamaForCausalLM(fanInWeights(new Rng(o.seed ^ 0x11a3a)), 'text', config));
   const params = lm.trainableParameters();
   const optimizer = new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay });
   const schedule = cosineWithWarmup({ baseLr: o.lr, totalSteps: o.steps, warmupSteps: o.warmupSteps });

@@ -52,6 +52,12 @@ export const COUNT_ANSWERS: readonly string[] = ['0', '1', '2', '3'];
 /** Most-frequent or most-co-occurring absent objects a popular/adversarial negative is drawn from. */
 const NEGATIVE_POOL = 3;
 const BENCH_STREAM = 0xbe4c;
+const TRAINING_STREAM = 0x7a91;
+/**
+ * Training's negatives: POPE's random ones and, twice as often, one attribute swapped. POPE's popular and adversarial
+ * pools are a few frequent objects, so as training negatives they teach which names tend to be absent, not how to look.
+ */
+const TRAINING_NEGATIVES: readonly NegativeKind[] = ['random', 'swap', 'swap'];
 
 /** A question before it gets its id; `key` is the answer class quotas balance over. */
 interface Candidate {
@@ -69,10 +75,19 @@ function countShape(im: WorldImage, shape: Shape): number {
   return im.objects.filter((o) => o.shape === shape).length;
 }
 
-/** Picks a phrasing index of a type uniformly (held-out ones included). */
-function choosePhrasing(rng: Rng, type: QuestionType, accept: (template: string) => boolean = () => true): number {
-  const ok = PHRASINGS[type].map((p, i) => ({ p, i })).filter(({ p }) => accept(p.template));
-  return pick(rng, ok).i;
+/** Which phrasings questions may use: every one (the benchmark) or the training ones only. */
+type PhrasingPool = 'all' | 'training';
+
+/** Where questions are drawn: the seeded stream and the phrasings allowed. */
+interface Draw {
+  readonly rng: Rng;
+  readonly pool: PhrasingPool;
+}
+
+/** Picks a phrasing index of a type uniformly from the pool. */
+function choosePhrasing(d: Draw, type: QuestionType, accept: (template: string) => boolean = () => true): number {
+  const ok = PHRASINGS[type].map((p, i) => ({ p, i })).filter(({ p }) => accept(p.template) && (d.pool === 'all' || !p.heldOut));
+  return pick(d.rng, ok).i;
 }
 
 function base(type: QuestionType, im: WorldImage, phrasing: number, values: Record<string, string>): Omit<BenchQuestion, 'id' | 'answer'> {
@@ -127,48 +142,62 @@ function negativePool(rng: Rng, setting: PopeSetting, present: Set<string>, stat
   }
 }
 
-function existenceQuestions(rng: Rng, test: readonly WorldImage[], stats: Statistics, perSetting: number): Omit<BenchQuestion, 'id'>[] {
+/**
+ * Absent names one attribute away from a present object (the red star's colour or shape changed),
+ * shuffled: negatives that only the picture, read for both colour and shape, can rule out.
+ */
+function swappedNegatives(rng: Rng, present: Set<string>): string[] {
+  const near = allObjectKinds().filter((k) => !present.has(objectName(k)) && [...present].some((p) => p.startsWith(`${k.color} `) || p.endsWith(` ${k.shape}`)));
+  return shuffled(rng, near.map(objectName));
+}
+
+/** How training questions draw their negatives: each POPE setting's way, and one attribute swapped. */
+type NegativeKind = PopeSetting | 'swap';
+
+function existenceQuestions(d: Draw, test: readonly WorldImage[], stats: Statistics, perSetting: number, kinds: readonly NegativeKind[] = POPE_SETTINGS): Omit<BenchQuestion, 'id'>[] {
+  const { rng } = d;
   const out: Omit<BenchQuestion, 'id'>[] = [];
-  for (const setting of POPE_SETTINGS) {
+  for (const setting of kinds) {
     const candidates: Candidate[] = [];
     for (const im of test) {
       const present = namesIn(im);
       const ask = (object: string, answer: string): void => {
-        const q = { ...base('existence', im, choosePhrasing(rng, 'existence'), { object }), answer, choices: YES_NO, pope: setting };
+        const q = { ...base('existence', im, choosePhrasing(d, 'existence'), { object }), answer, choices: YES_NO, ...(setting === 'swap' ? {} : { pope: setting }) };
         candidates.push({ key: answer, q });
       };
       ask(pick(rng, [...present]), 'yes');
-      ask(pick(rng, negativePool(rng, setting, present, stats)), 'no');
+      const negatives = setting === 'swap' ? swappedNegatives(rng, present) : negativePool(rng, setting, present, stats);
+      if (negatives.length > 0) ask(pick(rng, negatives), 'no'); // balanced() evens the answers out
     }
     out.push(...balanced(rng, candidates, YES_NO, perSetting));
   }
   return out;
 }
 
-function colorQuestions(rng: Rng, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
+function colorQuestions(d: Draw, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
   const candidates: Candidate[] = [];
   for (const im of test) {
     for (const shape of SHAPES) {
       const matches = im.objects.filter((o) => o.shape === shape);
       if (matches.length !== 1) continue; // "the circle" must name one object
       const answer = matches[0]!.color;
-      candidates.push({ key: answer, q: { ...base('color', im, choosePhrasing(rng, 'color'), { shape }), answer, choices: COLORS } });
+      candidates.push({ key: answer, q: { ...base('color', im, choosePhrasing(d, 'color'), { shape }), answer, choices: COLORS } });
     }
   }
-  return balanced(rng, candidates, COLORS, target);
+  return balanced(d.rng, candidates, COLORS, target);
 }
 
-function countQuestions(rng: Rng, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
+function countQuestions(d: Draw, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
   const candidates: Candidate[] = [];
   for (const im of test) {
     for (const shape of SHAPES) {
       const answer = String(countShape(im, shape));
       if (!COUNT_ANSWERS.includes(answer)) continue;
-      const q = { ...base('count', im, choosePhrasing(rng, 'count'), { shapes: SHAPE_PLURAL[shape] }), answer, choices: COUNT_ANSWERS };
+      const q = { ...base('count', im, choosePhrasing(d, 'count'), { shapes: SHAPE_PLURAL[shape] }), answer, choices: COUNT_ANSWERS };
       candidates.push({ key: answer, q });
     }
   }
-  return balanced(rng, candidates, COUNT_ANSWERS, target);
+  return balanced(d.rng, candidates, COUNT_ANSWERS, target);
 }
 
 /** Direction word of the choice form for the relation "a is <rel> b" (a lies further that way). */
@@ -184,7 +213,8 @@ function uniquelyNamed(im: WorldImage): WorldObject[] {
   return im.objects.filter((o) => im.objects.filter((p) => objectName(p) === objectName(o)).length === 1);
 }
 
-function positionQuestions(rng: Rng, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
+function positionQuestions(d: Draw, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
+  const { rng } = d;
   const candidates: Candidate[] = [];
   for (const im of test) {
     const named = uniquelyNamed(im);
@@ -195,7 +225,7 @@ function positionQuestions(rng: Rng, test: readonly WorldImage[], target: number
         for (const rel of ['left of', 'above'] as const) {
           const truth = holds(rel, a, b) ? rel : holds(opposite(rel), a, b) ? opposite(rel) : undefined;
           if (truth === undefined) continue;
-          const phrasing = choosePhrasing(rng, 'position');
+          const phrasing = choosePhrasing(d, 'position');
           const values = { a: objectName(a), b: objectName(b) };
           if (positionForm(PHRASINGS.position[phrasing]!.template) === 'yesno') {
             const asked = rng.uniform() < 0.5 ? truth : opposite(truth);
@@ -216,10 +246,10 @@ function positionQuestions(rng: Rng, test: readonly WorldImage[], target: number
   return balanced(rng, candidates, ['yesno:yes', 'yesno:no', 'choice:first', 'choice:second'], target);
 }
 
-function detailQuestions(rng: Rng, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
-  return shuffled(rng, test)
+function detailQuestions(d: Draw, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
+  return shuffled(d.rng, test)
     .slice(0, target)
-    .map((im) => ({ ...base('detail', im, choosePhrasing(rng, 'detail'), {}), answer: '', objects: [...namesIn(im)].sort() }));
+    .map((im) => ({ ...base('detail', im, choosePhrasing(d, 'detail'), {}), answer: '', objects: [...namesIn(im)].sort() }));
 }
 
 function withIds(questions: readonly Omit<BenchQuestion, 'id'>[]): BenchQuestion[] {
@@ -231,23 +261,43 @@ function withIds(questions: readonly Omit<BenchQuestion, 'id'>[]): BenchQuestion
   });
 }
 
-/** The world's benchmark: questions on its test split, statistics from its train split. */
-export function generateBenchmark(world: Pick<LoadedWorld, 'images' | 'splits'>, options: BenchOptions = DEFAULT_BENCH_OPTIONS): BenchQuestion[] {
-  const get = (id: number): WorldImage => {
+function splitImages(world: Pick<LoadedWorld, 'images' | 'splits'>, split: 'train' | 'test'): WorldImage[] {
+  return world.splits[split].map((id) => {
     const im = world.images.get(id);
     if (im === undefined) throw new Error(`splits list image ${id}, which has no annotations`);
     return im;
-  };
-  const test = world.splits.test.map(get);
+  });
+}
+
+/** The world's benchmark: questions on its test split, statistics from its train split. */
+export function generateBenchmark(world: Pick<LoadedWorld, 'images' | 'splits'>, options: BenchOptions = DEFAULT_BENCH_OPTIONS): BenchQuestion[] {
+  const test = splitImages(world, 'test');
   if (test.length === 0) throw new Error('the world has no test images; generate more scenes');
-  const stats = statistics(world.splits.train.map(get));
-  const rng = new Rng((options.seed ^ BENCH_STREAM) >>> 0);
+  const stats = statistics(splitImages(world, 'train'));
+  const d: Draw = { rng: new Rng((options.seed ^ BENCH_STREAM) >>> 0), pool: 'all' };
   return withIds([
-    ...existenceQuestions(rng, test, stats, options.perType),
-    ...colorQuestions(rng, test, options.perType),
-    ...countQuestions(rng, test, options.perType),
-    ...positionQuestions(rng, test, options.perType),
-    ...detailQuestions(rng, test, options.perType),
+    ...existenceQuestions(d, test, stats, options.perType),
+    ...colorQuestions(d, test, options.perType),
+    ...countQuestions(d, test, options.perType),
+    ...positionQuestions(d, test, options.perType),
+    ...detailQuestions(d, test, options.perType),
+  ]);
+}
+
+/**
+ * The benchmark's closed question types asked of the train split, in training phrasings only
+ * (held-out wordings stay unseen): short-answer training data, as LLaVA-1.5 mixes academic VQA
+ * into its instruction data. Answers are balanced the same way (per POPE setting for existence).
+ */
+export function generateTrainingQuestions(world: Pick<LoadedWorld, 'images' | 'splits'>, options: BenchOptions): BenchQuestion[] {
+  const train = splitImages(world, 'train');
+  if (train.length === 0) throw new Error('the world has no train images; generate more scenes');
+  const d: Draw = { rng: new Rng((options.seed ^ TRAINING_STREAM) >>> 0), pool: 'training' };
+  return withIds([
+    ...existenceQuestions(d, train, statistics(train), options.perType, TRAINING_NEGATIVES),
+    ...colorQuestions(d, train, options.perType),
+    ...countQuestions(d, train, options.perType),
+    ...positionQuestions(d, train, options.perType),
   ]);
 }
 

@@ -15,10 +15,12 @@ export { CATEGORIES, buildAnnotations, imageFileName, loadWorld, makeSplits, wor
 export type { CocoAnnotation, CocoCategory, CocoImage, LoadedWorld, WorldAnnotations, WorldImage, WorldObject, WorldSplits } from './annotations.js';
 export { DEFAULT_IMAGE_SIZE, describeWorld, generateScenes, generateWorld, writeFileAtomic, writeFileAtomicMkdir } from './world.js';
 export type { WorldOptions, WorldSummary } from './world.js';
-export { COUNT_ANSWERS, DEFAULT_BENCH_OPTIONS, POPE_SETTINGS, benchmarkToJsonLines, generateBenchmark } from './benchmark.js';
+export { COUNT_ANSWERS, DEFAULT_BENCH_OPTIONS, POPE_SETTINGS, benchmarkToJsonLines, generateBenchmark, generateTrainingQuestions } from './benchmark.js';
 export type { BenchOptions, BenchQuestion, PopeSetting } from './benchmark.js';
 export { DEFAULT_SHEET_OPTIONS, drawContactSheet } from './sheet.js';
 export type { SheetOptions } from './sheet.js';
 export { formatWorldBenchReport, readBenchQuestions, readBenchReplies, readReply, scoreWorldBench } from '../eval/worldBench.js';
 export type { BenchReply, WorldBenchReport } from '../eval/worldBench.js';
 export { parseChoice, parseColor, parseCount, parseMentions, parseYesNo } from '../eval/worldBenchParse.js';
+export { DEFAULT_VQA_OPTIONS, shortAnswer, worldVqaEntries } from './vqa.js';
+export type { WorldVqaOptions } from './vqa.js';

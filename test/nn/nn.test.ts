@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getBackend, withBackend } from '../../src/backend/index.js';
 import * as T from '../../src/tensor/index.js';
-import { AdamW, Linear, LayerNorm, Module, ModuleList, SGD, clipGradNorm, cosineWithWarmup, randomWeights } from '../../src/nn/index.js';
+import { AdamW, Linear, LayerNorm, Module, ModuleList, SGD, clipGradNorm, cosineWithWarmup, fanInWeights, randomWeights } from '../../src/nn/index.js';
 
 const b = getBackend('reference');
 
@@ -117,3 +117,23 @@ test('optimisers refuse to update weights that live in a read-only mapped checkp
   assert.throws(() => sgd.step(), /read-only memory-mapped checkpoint/);
   model.dispose();
 });
+
+test('fanInWeights: matrices N(0, 1/fanIn) over every trailing dimension, embeddings and norms as randomWeights', () =>
+  withBackend(b, () => {
+    const source = fanInWeights(new T.Rng(3), 0.05);
+    const std = (t: T.Tensor): number => {
+      const a = t.toArray();
+      let s = 0;
+      for (const v of a) s += v * v;
+      return Math.sqrt(s / a.length);
+    };
+    const wide = source('a.weight', [64, 400], 'matrix');
+    const narrow = source('b.weight', [400, 16], 'matrix');
+    const conv = source('c.weight', [32, 3, 8, 8], 'matrix');
+    assert.ok(Math.abs(std(wide) - 1 / 20) < 0.002, `fan-in 400: std ${std(wide)}`);
+    assert.ok(Math.abs(std(narrow) - 1 / 4) < 0.01, `fan-in 16: std ${std(narrow)}`);
+    assert.ok(Math.abs(std(conv) - 1 / Math.sqrt(192)) < 0.004, `fan-in 3x8x8: std ${std(conv)}`);
+    assert.ok(Math.abs(std(source('e.weight', [300, 50], 'embedding')) - 0.05) < 0.002);
+    assert.deepEqual(Array.from(source('n.weight', [3], 'normWeight').toArray()), [1, 1, 1]);
+    assert.deepEqual(Array.from(source('n.bias', [3], 'bias').toArray()), [0, 0, 0]);
+  }));

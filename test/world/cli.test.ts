@@ -1,5 +1,5 @@
 // The `llava world` commands end to end: generate a small world, draw its sheet, write
-// its benchmark and score perfect replies, through the same commander wiring the CLI uses.
+// its benchmark, score perfect replies and write short-answer training questions, through the same commander wiring the CLI uses.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -54,6 +54,13 @@ test('generate, sheet, bench and score through the CLI', async () => {
     assert.equal(report.color.accuracy, 1);
     assert.equal(report.existence.accuracy, 1);
     assert.equal(report.detail.recall, 1);
+
+    // Short answers, scored by the same scorer, are right; every image is a train image.
+    const vqaFile = join(dir, 'vqa.json');
+    assert.match(await run(['world', 'vqa', '--in', world, '--out', vqaFile, '--per-type', '50', '--turns', '4']), /wrote \d+ conversations \(\d+ questions\)/);
+    const entries = JSON.parse(readFileSync(vqaFile, 'utf8')) as { image: string; conversations: { from: string; value: string }[] }[];
+    const trainImages = new Set((JSON.parse(readFileSync(join(world, 'splits.json'), 'utf8')) as { train: number[] }).train.map((id) => `images/${String(id).padStart(6, '0')}.png`));
+    assert.ok(entries.length > 0 && entries.every((e) => trainImages.has(e.image) && e.conversations.length <= 8 && e.conversations[0]!.value.startsWith('<image>\n')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,85 @@
+// Short-answer visual questions on the world's train split as LLaVA instruction JSON: the
+// benchmark's closed types (existence with POPE negatives, colour, count, position) asked in
+// training phrasings, several to an image, answered in a word or a phrase ("No.", "Pink.", "2.").
+// LLaVA-1.5 mixes academic VQA into its instruction data the same way.
+import type { LlavaEntry } from '../datagen/export.js';
+import { IMAGE_PLACEHOLDER } from '../datagen/types.js';
+import type { LoadedWorld } from './annotations.js';
+import { generateTrainingQuestions, type BenchQuestion } from './benchmark.js';
+import { shuffled } from './sampling.js';
+import { COLORS, SHAPES, SHAPE_PLURAL } from './vocabulary.js';
+import { Rng } from '../tensor/random.js';
+
+const VQA_ORDER_STREAM = 0x5a0d;
+
+/** Options of worldVqaEntries. */
+export interface WorldVqaOptions {
+  /** Questions per type drawn (per POPE setting for existence); answer quotas may give fewer. */
+  readonly perType: number;
+  /** Questions per entry: an image's questions are split into conversations of this many turns. */
+  readonly turnsPerEntry: number;
+  /** Independent draws of the whole set (draw k uses seed + k: other wordings, negatives and order); default 1. */
+  readonly draws?: number;
+  readonly seed: number;
+}
+
+/** What `llava world vqa` draws by default: the demo's default profile. */
+export const DEFAULT_VQA_OPTIONS: WorldVqaOptions = { perType: 6000, turnsPerEntry: 8, draws: 2, seed: 0 };
+
+/** The answer in a word or a phrase: "Yes." / "No.", "Pink.", "2.", or "The red circle." (position choice). */
+export function shortAnswer(q: Pick<BenchQuestion, 'type' | 'answer' | 'choices'>): string {
+  if (q.type === 'detail') throw new Error('a detail question has no short answer');
+  const a = q.answer;
+  if (q.type === 'position' && q.choices?.length === 2 && q.choices.includes(a) && a !== 'yes' && a !== 'no') return `The ${a}.`;
+  return `${a.charAt(0).toUpperCase()}${a.slice(1)}.`;
+}
+
+const VOCABULARY = new Set<string>([...COLORS, ...SHAPES, ...Object.values(SHAPE_PLURAL)]);
+
+/** Questions with one key ask the same thing in other words ("Is there a red star...", "Can you see a red star..."). */
+function sameQuestion(q: BenchQuestion): string {
+  const named = q.question.toLowerCase().match(/[a-z]+/g)?.filter((w) => VOCABULARY.has(w)) ?? [];
+  return `${q.type}:${q.answer}:${named.join(' ')}`;
+}
+
+/** An image's questions with as many existence yeses as noes (dropping rewordings thins the yeses: an image has few objects). */
+function balancedExistence(questions: readonly BenchQuestion[]): BenchQuestion[] {
+  const existence = (answer: string) => questions.filter((q) => q.type === 'existence' && q.answer === answer);
+  const keep = Math.min(existence('yes').length, existence('no').length);
+  const kept = new Set([...existence('yes').slice(0, keep), ...existence('no').slice(0, keep)]);
+  return questions.filter((q) => q.type !== 'existence' || kept.has(q));
+}
+
+/**
+ * The training questions grouped by image (each image's shuffled, rewordings of one question dropped), cut into
+ * entries of turnsPerEntry questions; with several draws, each draw's entries follow the previous one's.
+ */
+export function worldVqaEntries(world: Pick<LoadedWorld, 'images' | 'splits'>, o: WorldVqaOptions): LlavaEntry[] {
+  if (!Number.isInteger(o.turnsPerEntry) || o.turnsPerEntry < 1) throw new Error(`turns per entry must be a positive integer, got ${o.turnsPerEntry}`);
+  const draws = o.draws ?? 1;
+  if (!Number.isInteger(draws) || draws < 1) throw new Error(`draws must be a positive integer, got ${draws}`);
+  const entries = Array.from({ length: draws }, (_, k) => oneDraw(world, o.perType, o.turnsPerEntry, o.seed + k)).flat();
+  return entries.map((e, i) => ({ id: `vqa-${i + 1}`, ...e }));
+}
+
+function oneDraw(world: Pick<LoadedWorld, 'images' | 'splits'>, perType: number, turnsPerEntry: number, seed: number): Omit<LlavaEntry, 'id'>[] {
+  const byImage = new Map<string, BenchQuestion[]>();
+  for (const q of generateTrainingQuestions(world, { perType, seed })) {
+    const list = byImage.get(q.image) ?? [];
+    list.push(q);
+    byImage.set(q.image, list);
+  }
+  const rng = new Rng((seed ^ VQA_ORDER_STREAM) >>> 0);
+  const entries: Omit<LlavaEntry, 'id'>[] = [];
+  for (const [image, drawn] of byImage) {
+    const questions = shuffled(rng, balancedExistence([...new Map(drawn.map((q) => [sameQuestion(q), q])).values()]));
+    for (let start = 0; start < questions.length; start += turnsPerEntry) {
+      const turns = questions.slice(start, start + turnsPerEntry).flatMap((q, i) => [
+        { from: 'human' as const, value: i === 0 ? `${IMAGE_PLACEHOLDER}\n${q.question}` : q.question },
+        { from: 'gpt' as const, value: shortAnswer(q) },
+      ]);
+      entries.push({ image, conversations: turns });
+    }
+  }
+  return entries;
+}
