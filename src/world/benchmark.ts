@@ -287,7 +287,7 @@ export function generateBenchmark(world: Pick<LoadedWorld, 'images' | 'splits'>,
 /**
  * The benchmark's closed question types asked of the train split, in training phrasings only
  * (held-out wordings stay unseen): short-answer training data, as LLaVA-1.5 mixes academic VQA
- * into its instruction data. Answers are balanced the same way (per POPE setting for existence).
+ * into its instruction data. Answers are balanced the same way (existence per kind of negative: random, swapped).
  */
 export function generateTrainingQuestions(world: Pick<LoadedWorld, 'images' | 'splits'>, options: BenchOptions): BenchQuestion[] {
   const train = splitImages(world, 'train');

@@ -1,6 +1,6 @@
 // Short-answer visual questions on the world's train split as LLaVA instruction JSON: the
-// benchmark's closed types (existence with POPE negatives, colour, count, position) asked in
-// training phrasings, several to an image, answered in a word or a phrase ("No.", "Pink.", "2.").
+// benchmark's closed types (existence with random and one-attribute-swapped negatives, colour, count,
+// position) asked in training phrasings, several to an image, answered in a word or a phrase ("No.").
 // LLaVA-1.5 mixes academic VQA into its instruction data the same way.
 import type { LlavaEntry } from '../datagen/export.js';
 import { IMAGE_PLACEHOLDER } from '../datagen/types.js';
