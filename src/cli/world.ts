@@ -90,7 +90,7 @@ export function register(program: Command): void {
     .description("write short-answer training questions on a world's train split as LLaVA instruction JSON (training phrasings only)")
     .requiredOption('--in <dir>', 'world directory')
     .requiredOption('--out <file.json>', 'LLaVA JSON to write')
-    .option('--per-type <n>', 'questions per type drawn (per POPE setting for existence)', integer('--per-type'), DEFAULT_VQA_OPTIONS.perType)
+    .option('--per-type <n>', 'questions per type drawn (for existence, per kind of negative)', integer('--per-type'), DEFAULT_VQA_OPTIONS.perType)
     .option('--turns <n>', 'questions per conversation', integer('--turns'), DEFAULT_VQA_OPTIONS.turnsPerEntry)
     .option('--draws <n>', 'independent draws of the set (draw k: seed + k)', integer('--draws'), DEFAULT_VQA_OPTIONS.draws)
     .option('--seed <k>', 'question sampling seed', integer('--seed'), DEFAULT_VQA_OPTIONS.seed)

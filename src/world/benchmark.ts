@@ -146,8 +146,8 @@ function negativePool(rng: Rng, setting: PopeSetting, present: Set<string>, stat
  * Absent names one attribute away from a present object (the red star's colour or shape changed),
  * shuffled: negatives that only the picture, read for both colour and shape, can rule out.
  */
-function swappedNegatives(rng: Rng, present: Set<string>): string[] {
-  const near = allObjectKinds().filter((k) => !present.has(objectName(k)) && [...present].some((p) => p.startsWith(`${k.color} `) || p.endsWith(` ${k.shape}`)));
+function swappedNegatives(rng: Rng, im: WorldImage, present: Set<string>): string[] {
+  const near = allObjectKinds().filter((k) => !present.has(objectName(k)) && im.objects.some((o) => o.color === k.color || o.shape === k.shape));
   return shuffled(rng, near.map(objectName));
 }
 
@@ -166,7 +166,7 @@ function existenceQuestions(d: Draw, test: readonly WorldImage[], stats: Statist
         candidates.push({ key: answer, q });
       };
       ask(pick(rng, [...present]), 'yes');
-      const negatives = setting === 'swap' ? swappedNegatives(rng, present) : negativePool(rng, setting, present, stats);
+      const negatives = setting === 'swap' ? swappedNegatives(rng, im, present) : negativePool(rng, setting, present, stats);
       if (negatives.length > 0) ask(pick(rng, negatives), 'no'); // balanced() evens the answers out
     }
     out.push(...balanced(rng, candidates, YES_NO, perSetting));

@@ -9,12 +9,13 @@ import { generateTrainingQuestions, type BenchQuestion } from './benchmark.js';
 import { shuffled } from './sampling.js';
 import { COLORS, SHAPES, SHAPE_PLURAL } from './vocabulary.js';
 import { Rng } from '../tensor/random.js';
+import { groupBy } from '../util/groupBy.js';
 
 const VQA_ORDER_STREAM = 0x5a0d;
 
 /** Options of worldVqaEntries. */
 export interface WorldVqaOptions {
-  /** Questions per type drawn (per POPE setting for existence); answer quotas may give fewer. */
+  /** Questions per type drawn (for existence, per kind of negative); answer quotas may give fewer. */
   readonly perType: number;
   /** Questions per entry: an image's questions are split into conversations of this many turns. */
   readonly turnsPerEntry: number;
@@ -23,14 +24,14 @@ export interface WorldVqaOptions {
   readonly seed: number;
 }
 
-/** What `llava world vqa` draws by default: the demo's default profile. */
+/** What `llava world vqa` draws by default; the demo takes these with its profile's vqaPerType. */
 export const DEFAULT_VQA_OPTIONS: WorldVqaOptions = { perType: 6000, turnsPerEntry: 8, draws: 2, seed: 0 };
 
 /** The answer in a word or a phrase: "Yes." / "No.", "Pink.", "2.", or "The red circle." (position choice). */
 export function shortAnswer(q: Pick<BenchQuestion, 'type' | 'answer' | 'choices'>): string {
   if (q.type === 'detail') throw new Error('a detail question has no short answer');
   const a = q.answer;
-  if (q.type === 'position' && q.choices?.length === 2 && q.choices.includes(a) && a !== 'yes' && a !== 'no') return `The ${a}.`;
+  if (q.type === 'position' && a !== 'yes' && a !== 'no') return `The ${a}.`; // the choice form answers a name
   return `${a.charAt(0).toUpperCase()}${a.slice(1)}.`;
 }
 
@@ -63,12 +64,7 @@ export function worldVqaEntries(world: Pick<LoadedWorld, 'images' | 'splits'>, o
 }
 
 function oneDraw(world: Pick<LoadedWorld, 'images' | 'splits'>, perType: number, turnsPerEntry: number, seed: number): Omit<LlavaEntry, 'id'>[] {
-  const byImage = new Map<string, BenchQuestion[]>();
-  for (const q of generateTrainingQuestions(world, { perType, seed })) {
-    const list = byImage.get(q.image) ?? [];
-    list.push(q);
-    byImage.set(q.image, list);
-  }
+  const byImage = groupBy(generateTrainingQuestions(world, { perType, seed }), (q) => q.image);
   const rng = new Rng((seed ^ VQA_ORDER_STREAM) >>> 0);
   const entries: Omit<LlavaEntry, 'id'>[] = [];
   for (const [image, drawn] of byImage) {

@@ -3,6 +3,7 @@
 import type { ContextObject, ParsedContext } from '../../context.js';
 import { holds, regionOf, type Located, type Relation } from '../../../world/spatial.js';
 import { COLORS } from '../../../world/vocabulary.js';
+import { groupBy } from '../../../util/groupBy.js';
 
 /** Colour words recognised as the first word of an object name ("red circle"). */
 export const COLOR_WORDS: ReadonlySet<string> = new Set<string>([...COLORS, 'white', 'black', 'gray', 'grey', 'brown']);
@@ -35,17 +36,6 @@ export function splitName(name: string): { color?: string; category: string } {
 function sceneObject(o: ContextObject): SceneObject {
   const [x0, y0, x1, y1] = o.bbox;
   return { name: o.name, ...splitName(o.name), box: { x0, y0, x1, y1 }, area: Math.max(0, x1 - x0) * Math.max(0, y1 - y0) };
-}
-
-function groupBy(objects: readonly SceneObject[], key: (o: SceneObject) => string): Map<string, SceneObject[]> {
-  const groups = new Map<string, SceneObject[]>();
-  for (const o of objects) {
-    const k = key(o);
-    const list = groups.get(k);
-    if (list) list.push(o);
-    else groups.set(k, [o]);
-  }
-  return groups;
 }
 
 /** Builds the scene from a parsed context. */
