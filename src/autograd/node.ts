@@ -24,7 +24,7 @@ export interface OpAttrs {
   rmsNorm: { readonly eps: number };
   rope: { readonly theta: number; readonly rotDim: number };
   attention: { readonly causal: boolean; readonly scale: number };
-  crossEntropy: { readonly ignoreIndex: number; readonly count: number };
+  crossEntropy: { readonly ignoreIndex: number; readonly count: number; readonly rowWeights?: Float32Array };
   embedding: Record<string, never>;
   argmax: { readonly axis: number };
   topk: { readonly k: number };

@@ -3,7 +3,7 @@
 // Rules run under noGrad and return fresh tensors or views (never the incoming gradient itself).
 import type { UnaryOp } from '../backend/types.js';
 import type { Node, Op } from './node.js';
-import { Tensor, empty, full, zeros } from '../tensor/tensor.js';
+import { Tensor, empty, full, tensor, zeros } from '../tensor/tensor.js';
 import { contiguous, emptyLike, expand, permute, reshape } from '../tensor/ops/view.js';
 import { binary, cast, div, lt, mul, neg, where } from '../tensor/ops/elementwise.js';
 import { sumTo } from '../tensor/ops/reduce.js';
@@ -271,9 +271,9 @@ function attentionGrad(node: Node<'attention'>, g: Tensor): Grads {
 function crossEntropyGrad(node: Node<'crossEntropy'>, g: Tensor): Grads {
   const [logits, targets, lse] = node.saved as [Tensor, Tensor, Tensor];
   const [N, V] = logits.shape as [number, number];
-  const { count, ignoreIndex } = node.attrs;
-  const scale = count > 0 ? g.item() / count : 0;
-  const dloss = full([N], scale, { backend: g.backend });
+  const { count, ignoreIndex, rowWeights } = node.attrs;
+  const scale = rowWeights ? g.item() : count > 0 ? g.item() / count : 0;
+  const dloss = rowWeights ? tensor(rowWeights.map((w) => w * scale), [N], { backend: g.backend }) : full([N], scale, { backend: g.backend });
   const dlogits = empty([N, V], { backend: g.backend });
   g.backend.crossEntropyBackward(N, V, logits.ptr, targets.ptr, ignoreIndex, lse.ptr, dloss.ptr, dlogits.ptr);
   dloss.dispose();

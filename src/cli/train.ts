@@ -8,9 +8,10 @@ import { parseStage } from '../train/stages.js';
 import { DEFAULT_DATA_WORKERS, TRAIN_DEFAULTS, prepareRun, train, type TrainOptions } from '../train/trainer.js';
 import { describePlan } from '../train/plan.js';
 import type { StepMetrics } from '../train/metrics.js';
+import type { LossAveraging } from '../model/llava.js';
 import { LLAVA_LORA, checkLoraConfig, type LoraConfig } from '../nn/lora.js';
 
-interface TrainFlags {
+export interface TrainFlags {
   stage: string;
   model: string;
   data: string;
@@ -33,6 +34,7 @@ interface TrainFlags {
   evalData?: string;
   evalSteps?: string;
   groupByLength?: boolean;
+  lossAverage: string;
   trainVision?: boolean;
   skipBad?: boolean;
   projector?: string;
@@ -55,6 +57,11 @@ function num(flag: string, raw: string | undefined, kind: 'int' | 'positive-int'
   const ok = raw.trim() !== '' && Number.isFinite(v) && (kind === 'number' || (Number.isInteger(v) && (kind === 'int' ? v >= 0 : v > 0)));
   if (!ok) throw new Error(`--${flag} must be ${kind === 'number' ? 'a number' : kind === 'int' ? 'a non-negative integer' : 'a positive integer'}, got '${raw}'`);
   return v;
+}
+
+function parseLossAveraging(raw: string | undefined): LossAveraging {
+  if (raw === undefined || raw === 'token' || raw === 'turn') return raw ?? 'token';
+  throw new Error(`--loss-average must be token or turn, got '${raw}'`);
 }
 
 /** The flags as TrainOptions (numbers checked, names resolved). */
@@ -86,6 +93,7 @@ export function trainOptionsFromFlags(f: TrainFlags): TrainOptions {
     evalData: f.evalData,
     evalSteps: num('eval-steps', f.evalSteps, 'positive-int'),
     groupByLength: f.groupByLength === true,
+    lossAveraging: parseLossAveraging(f.lossAverage),
     trainVision: f.trainVision === true,
     skipBad: f.skipBad === true,
     projector: f.projector,
@@ -149,6 +157,7 @@ export function register(program: Command): void {
     .option('--eval-data <file.json>', 'held-out LLaVA JSON for the evaluation loss')
     .option('--eval-steps <n>', 'measure the held-out loss every n steps')
     .option('--group-by-length', 'batch samples of one modality and similar length together')
+    .option('--loss-average <how>', "token: the mean over every answer token (LLaVA's); turn: every answer weighs the same, however long", 'token')
     .option('--train-vision', 'also train the vision tower (frozen by default)')
     .option('--skip-bad', 'count and skip bad records instead of stopping')
     .option('--projector <path>', 'start the projector from a stage-1 output (directory or mm_projector.safetensors)')

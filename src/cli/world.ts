@@ -5,10 +5,13 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { loadWorld } from '../world/annotations.js';
 import { DEFAULT_BENCH_OPTIONS, benchmarkToJsonLines, generateBenchmark } from '../world/benchmark.js';
-import { DEFAULT_VQA_OPTIONS, worldVqaEntries } from '../world/vqa.js';
+import { DEFAULT_VQA_OPTIONS, attachShortAnswers, worldVqaEntries } from '../world/vqa.js';
 import { DEFAULT_SHEET_OPTIONS, drawContactSheet, type SheetOptions } from '../world/sheet.js';
 import { DEFAULT_IMAGE_SIZE, generateWorld, writeFileAtomicMkdir } from '../world/world.js';
 import { formatWorldBenchReport, readBenchQuestions, readBenchReplies, scoreWorldBench } from '../eval/worldBench.js';
+import { conversationProblem, type LlavaEntry } from '../datagen/export.js';
+import type { Turn } from '../datagen/types.js';
+import { readLlavaJson } from '../train/dataset.js';
 
 /** Default file name of the questions inside a world directory. */
 export const BENCH_FILE = 'world-bench.jsonl';
@@ -94,11 +97,21 @@ export function register(program: Command): void {
     .option('--turns <n>', 'questions per conversation', integer('--turns'), DEFAULT_VQA_OPTIONS.turnsPerEntry)
     .option('--draws <n>', 'independent draws of the set (draw k: seed + k)', integer('--draws'), DEFAULT_VQA_OPTIONS.draws)
     .option('--seed <k>', 'question sampling seed', integer('--seed'), DEFAULT_VQA_OPTIONS.seed)
-    .action((opts: { in: string; out: string; perType: number; turns: number; draws: number; seed: number }) => {
+    .option('--attach-to <file.json>', 'instead, add --attach-turns of its questions to each conversation of this LLaVA JSON about a world image (opening every other one, ending the rest)')
+    .option('--attach-turns <n>', 'questions added to each conversation with --attach-to', integer('--attach-turns'), 4)
+    .action((opts: { in: string; out: string; perType: number; turns: number; draws: number; seed: number; attachTo?: string; attachTurns: number }) => {
       const entries = worldVqaEntries(loadWorld(opts.in), { perType: opts.perType, turnsPerEntry: opts.turns, draws: opts.draws, seed: opts.seed });
-      writeFileAtomicMkdir(opts.out, JSON.stringify(entries) + '\n');
       const turns = entries.reduce((n, e) => n + e.conversations.length / 2, 0);
-      process.stdout.write(`wrote ${entries.length} conversations (${turns} questions) to ${opts.out}\n`);
+      if (opts.attachTo === undefined) {
+        writeFileAtomicMkdir(opts.out, JSON.stringify(entries) + '\n');
+        process.stdout.write(`wrote ${entries.length} conversations (${turns} questions) to ${opts.out}\n`);
+        return;
+      }
+      const conversations = readConversations(opts.attachTo);
+      const attached = attachShortAnswers(conversations, entries, opts.attachTurns);
+      writeFileAtomicMkdir(opts.out, JSON.stringify(attached) + '\n');
+      const grown = attached.filter((e, i) => e !== conversations[i]).length;
+      process.stdout.write(`wrote ${attached.length} conversations to ${opts.out}, ${grown} of them with ${opts.attachTurns} short-answer questions added (from ${turns})\n`);
     });
 
   world
@@ -111,4 +124,18 @@ export function register(program: Command): void {
       const report = scoreWorldBench(readBenchQuestions(opts.questions), readBenchReplies(opts.replies));
       process.stdout.write((opts.json ? JSON.stringify(report) : formatWorldBenchReport(report)) + '\n');
     });
+}
+
+/** A LLaVA JSON file's records, each checked: a bad one stops the command, naming it. */
+function readConversations(path: string): (Pick<LlavaEntry, 'conversations'> & { readonly image?: string })[] {
+  return readLlavaJson(path).map((r, i) => {
+    const rec = r as { id?: unknown; image?: unknown; conversations?: unknown } | null;
+    const name = `${path}: record ${i}${typeof rec?.id === 'string' || typeof rec?.id === 'number' ? ` (id ${rec.id})` : ''}`;
+    if (rec === null || typeof rec !== 'object') throw new Error(`${name} is not an object`);
+    if (rec.image !== undefined && typeof rec.image !== 'string') throw new Error(`${name}: image must be a string path`);
+    if (!Array.isArray(rec.conversations)) throw new Error(`${name}: conversations must be an array of turns`);
+    const problem = conversationProblem(rec.conversations as Turn[]);
+    if (problem !== undefined) throw new Error(`${name}: conversations ${problem}`);
+    return rec as Pick<LlavaEntry, 'conversations'> & { readonly image?: string };
+  });
 }

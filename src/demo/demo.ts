@@ -8,10 +8,10 @@ import { defaultBackend } from '../backend/index.js';
 import { generateWorld } from '../world/world.js';
 import { loadWorld } from '../world/annotations.js';
 import { benchmarkToJsonLines, generateBenchmark } from '../world/benchmark.js';
-import { DEFAULT_VQA_OPTIONS, worldVqaEntries } from '../world/vqa.js';
+import { DEFAULT_VQA_OPTIONS, attachShortAnswers, worldVqaEntries } from '../world/vqa.js';
 import { readImageRecords } from '../datagen/inputs.js';
 import { generate } from '../datagen/pipeline.js';
-import { exportRun } from '../datagen/export.js';
+import { exportRun, type LlavaEntry } from '../datagen/export.js';
 import { pretrainPairs } from '../datagen/pretrain.js';
 import { defaultPromptsDir, loadPrompts } from '../datagen/prompts.js';
 import { knowledgeFromRecords, symbolicTeacher } from '../datagen/teachers/symbolic/index.js';
@@ -72,6 +72,14 @@ function stage2Data(o: Pick<DemoOptions, 'out' | 'profile'>): string {
   return o.profile.vqaPerType > 0 ? P.stage2Mix : P.instruct;
 }
 
+/** The short-answer part of the data step as commands, if the profile has one. */
+function vqaCommand(p: DemoProfile, P: ReturnType<typeof demoPaths>): string {
+  if (p.vqaPerType === 0) return '';
+  const vqa = ` && llava world vqa --in ${P.world} --out ${P.vqa} --per-type ${p.vqaPerType}`;
+  if (p.vqaAttachTurns === 0) return `${vqa}   # stage 2 trains on ${P.stage2Mix}: instruct.json + vqa.json`;
+  return `${vqa} && llava world vqa --in ${P.world} --out ${P.stage2Mix} --per-type ${p.vqaPerType} --attach-to ${P.instruct} --attach-turns ${p.vqaAttachTurns}`;
+}
+
 /** Paths of a run. */
 export function demoPaths(out: string) {
   return {
@@ -79,7 +87,7 @@ export function demoPaths(out: string) {
     data: join(out, 'data'),
     instruct: join(out, 'data', 'instruct.json'),
     vqa: join(out, 'data', 'vqa.json'),
-    /** Stage 2's data with short-answer questions: the instruction data, then vqa.json. */
+    /** Stage 2's data with short-answer questions: the instruction data with vqa.json's questions added to its conversations, or followed by vqa.json's. */
     stage2Mix: join(out, 'data', 'stage2.json'),
     pretrain: join(out, 'data', 'pretrain.json'),
     tokenizer: join(out, 'tokenizer'),
@@ -153,7 +161,7 @@ function demoSteps(o: DemoOptions): Step[] {
   const p = o.profile;
   const steps: Step[] = [
     { name: 'world', command: `llava world generate --n ${p.worldImages} --size ${p.imageSize} --seed ${o.seed} --out ${P.world} && llava world bench --in ${P.world} --per-type ${p.benchPerType}`, run: () => worldStep(o) },
-    { name: 'data', command: `llava data generate --input ${P.world} --format world --teacher symbolic && llava data export && llava data pretrain-pairs${p.vqaPerType > 0 ? ` && llava world vqa --in ${P.world} --out ${P.vqa} --per-type ${p.vqaPerType}   # stage 2 trains on ${P.stage2Mix}: instruct.json + vqa.json` : ''}`, run: () => dataStep(o) },
+    { name: 'data', command: `llava data generate --input ${P.world} --format world --teacher symbolic && llava data export && llava data pretrain-pairs${vqaCommand(p, P)}`, run: () => dataStep(o) },
     { name: 'tokenizer', command: `llava pretrain tokenizer --world ${P.world} --instruct ${P.instruct} --out ${P.tokenizer}`, run: () => tokenizerStep(o) },
     { name: 'clip', command: `llava pretrain clip --world ${P.world} --tokenizer ${P.tokenizer} --out ${P.clip} --profile ${p.name} --seed ${o.seed}   # stage 0a: ${p.clip.steps} steps of ${p.clip.batchSize} pairs`, run: () => clipStep(o) },
     { name: 'lm', command: `llava pretrain lm --world ${P.world} --instruct ${P.instruct} --tokenizer ${P.tokenizer} --out ${P.llama} --profile ${p.name} --seed ${o.seed}   # stage 0b: ${p.lm.steps} steps of ${p.lm.batchSize}x${p.lm.seqLen} tokens`, run: () => lmStep(o) },
@@ -239,11 +247,13 @@ async function dataStep(o: DemoOptions): Promise<string> {
   const vqa = o.profile.vqaPerType > 0 ? worldVqaEntries(loadWorld(P.world), { ...DEFAULT_VQA_OPTIONS, perType: o.profile.vqaPerType, seed: o.seed }) : [];
   if (vqa.length > 0) {
     writeFileAtomic(join(tmp, 'vqa.json'), JSON.stringify(vqa) + '\n');
-    const instruct = JSON.parse(readFileSync(join(tmp, 'instruct.json'), 'utf8')) as unknown[];
-    writeFileAtomic(join(tmp, 'stage2.json'), JSON.stringify([...instruct, ...vqa]) + '\n');
+    const instruct = JSON.parse(readFileSync(join(tmp, 'instruct.json'), 'utf8')) as LlavaEntry[];
+    const turns = o.profile.vqaAttachTurns;
+    writeFileAtomic(join(tmp, 'stage2.json'), JSON.stringify(turns > 0 ? attachShortAnswers(instruct, vqa, turns) : [...instruct, ...vqa]) + '\n');
   }
   commitTemp(tmp, P.data);
-  return `${stats.generated} instruction samples, ${vqa.length > 0 ? `${vqa.length} short-answer conversations, ` : ''}${pairs.entries.length} caption pairs`;
+  const attached = o.profile.vqaAttachTurns > 0 ? ` (${o.profile.vqaAttachTurns} of their questions added to each instruction sample)` : '';
+  return `${stats.generated} instruction samples, ${vqa.length > 0 ? `${vqa.length} short-answer conversations${attached}, ` : ''}${pairs.entries.length} caption pairs`;
 }
 
 async function tokenizerStep(o: DemoOptions): Promise<string> {

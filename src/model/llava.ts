@@ -29,7 +29,15 @@ export interface LlavaInputs {
   readonly labels?: readonly (readonly number[])[];
   /** Default 'right'. */
   readonly paddingSide?: PaddingSide;
+  /** How the loss averages (default 'token'); see LossAveraging. */
+  readonly lossAveraging?: LossAveraging;
 }
+
+/**
+ * 'token': the mean over every learned token of the batch (LLaVA's, HF's). 'turn': every answer (a run of learned
+ * tokens) weighs the same, its tokens sharing its weight, so a one-word answer counts as much as a long description.
+ */
+export type LossAveraging = 'token' | 'turn';
 
 /** One sequence after splicing: embeddings (T, C) and labels of the same length. */
 export interface SplicedSequence {
@@ -230,19 +238,39 @@ export class LlavaModel extends Module {
     return tidy(() => {
       const batch = this.prepare(inputs);
       const logits = this.text.logits(this.decode(batch)); // (B, T, V)
-      const loss = batch.labels ? shiftedLoss(logits, batch.labels) : undefined;
+      const loss = batch.labels ? shiftedLoss(logits, batch.labels, inputs.lossAveraging) : undefined;
       return { logits, loss };
     });
   }
 }
 
-/** Cross-entropy of logits[:, t] against labels[:, t + 1] (labels flat, B * T). */
-export function shiftedLoss(logits: Tensor, labels: readonly number[]): Tensor {
+/** Cross-entropy of logits[:, t] against labels[:, t + 1] (labels flat, B * T), averaged per token or per answer. */
+export function shiftedLoss(logits: Tensor, labels: readonly number[], averaging: LossAveraging = 'token'): Tensor {
   return tidy(() => {
     const [B, T, V] = logits.shape as [number, number, number];
     const targets = new Int32Array(B * (T - 1));
     for (let b = 0; b < B; b++) for (let t = 0; t + 1 < T; t++) targets[b * (T - 1) + t] = labels[b * T + t + 1]!;
     const inputs = reshape(narrow(logits, 1, 0, T - 1), [B * (T - 1), V]);
-    return crossEntropy(inputs, tensor(targets, [B * (T - 1)], { dtype: 'i32' }));
+    const weights = averaging === 'turn' ? turnWeights(targets, B, T - 1) : undefined;
+    return crossEntropy(inputs, tensor(targets, [B * (T - 1)], { dtype: 'i32' }), IGNORE_INDEX, weights);
   });
+}
+
+/** Row weights giving every run of learned targets (an answer) an equal share: 1 / (its length * runs in the batch). */
+export function turnWeights(targets: Int32Array, rows: number, length: number): Float32Array {
+  const weights = new Float32Array(targets.length);
+  const runs: [number, number][] = [];
+  for (let b = 0; b < rows; b++) {
+    let start = -1;
+    for (let t = 0; t <= length; t++) {
+      const learned = t < length && targets[b * length + t] !== IGNORE_INDEX;
+      if (learned && start < 0) start = b * length + t;
+      if (!learned && start >= 0) {
+        runs.push([start, b * length + t]);
+        start = -1;
+      }
+    }
+  }
+  for (const [from, to] of runs) weights.fill(1 / ((to - from) * runs.length), from, to);
+  return weights;
 }

@@ -18,7 +18,7 @@ import { stackPixelValues, type ImageAspect } from '../data/preprocess.js';
 import { ImageLoader } from './imageLoader.js';
 import { templateByName, type TemplateName } from '../data/templates.js';
 import { LlavaPipeline } from '../infer/pipeline.js';
-import type { LlavaModel } from '../model/llava.js';
+import type { LlavaModel, LossAveraging } from '../model/llava.js';
 import { buildDataset, readLlavaJson, type TrainDataset, type TrainSample } from './dataset.js';
 import { epochBatches } from './batches.js';
 import { trainsWeight, type Stage } from './stages.js';
@@ -55,6 +55,8 @@ export interface TrainOptions {
   readonly evalData?: string;
   readonly evalSteps?: number;
   readonly groupByLength: boolean;
+  /** How the loss averages over a batch's answers (default 'token', LLaVA's). */
+  readonly lossAveraging?: LossAveraging;
   readonly trainVision: boolean;
   readonly skipBad: boolean;
   /** Initial projector weights: a stage-1 output directory or its mm_projector.safetensors. */
@@ -156,6 +158,7 @@ function fingerprintOf(o: TrainOptions): string {
     maxLength: o.maxLength,
     seed: o.seed,
     groupByLength: o.groupByLength,
+    ...(o.lossAveraging === 'turn' ? { lossAveraging: o.lossAveraging } : {}),
     trainVision: o.trainVision,
   });
 }
@@ -302,9 +305,9 @@ class BatchStream {
 }
 
 /** Mean loss of a micro-batch (labels masked to the answers), on the autograd tape. */
-function batchLoss(pipeline: LlavaPipeline, samples: readonly TrainSample[], pixels: Tensor | undefined): Tensor {
+function batchLoss(pipeline: LlavaPipeline, samples: readonly TrainSample[], pixels: Tensor | undefined, lossAveraging: LossAveraging = 'token'): Tensor {
   return tidy(() => {
-    const out = pipeline.model.forward({ inputIds: samples.map((s) => s.inputIds), labels: samples.map((s) => s.labels), pixelValues: pixels, paddingSide: 'right' });
+    const out = pipeline.model.forward({ inputIds: samples.map((s) => s.inputIds), labels: samples.map((s) => s.labels), pixelValues: pixels, paddingSide: 'right', lossAveraging });
     return out.loss!;
   });
 }
@@ -436,7 +439,7 @@ async function runTraining(o: TrainOptions): Promise<TrainResult> {
         const d0 = now();
         const pixels = pixelTensor(await batch.pixels, backend);
         dataSeconds += now() - d0;
-        const scaled = tidy(() => mul(batchLoss(pipeline, batch.samples, pixels), 1 / o.gradAccum));
+        const scaled = tidy(() => mul(batchLoss(pipeline, batch.samples, pixels, o.lossAveraging), 1 / o.gradAccum));
         backward(scaled);
         loss += scaled.item();
         scaled.dispose();

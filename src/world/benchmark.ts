@@ -3,7 +3,7 @@
 
 import { Rng } from '../tensor/random.js';
 import type { LoadedWorld, WorldImage, WorldObject } from './annotations.js';
-import { PHRASINGS, fillPhrasing, positionForm, type QuestionType } from './phrasings.js';
+import { PHRASINGS, fillPhrasing, positionForm, trainingPhrasings, type Phrasing, type QuestionType } from './phrasings.js';
 import { pick, shuffled } from './sampling.js';
 import { holds, opposite, type Relation } from './spatial.js';
 import { COLORS, SHAPES, SHAPE_PLURAL, allObjectKinds, objectName, type Shape } from './vocabulary.js';
@@ -21,7 +21,7 @@ export interface BenchQuestion {
   /** Image path relative to the world directory. */
   readonly image: string;
   readonly question: string;
-  /** Index of the phrasing in PHRASINGS[type]. */
+  /** Index of the phrasing in PHRASINGS[type] (benchmark), or in trainingPhrasings(type) (training questions). */
   readonly phrasing: number;
   readonly held_out: boolean;
   /**
@@ -75,23 +75,20 @@ function countShape(im: WorldImage, shape: Shape): number {
   return im.objects.filter((o) => o.shape === shape).length;
 }
 
-/** Which phrasings questions may use: every one (the benchmark) or the training ones only. */
-type PhrasingPool = 'all' | 'training';
-
-/** Where questions are drawn: the seeded stream and the phrasings allowed. */
+/** Where questions are drawn: the seeded stream and the phrasings allowed (the benchmark's, or training's). */
 interface Draw {
   readonly rng: Rng;
-  readonly pool: PhrasingPool;
+  readonly phrasings: (type: QuestionType) => readonly Phrasing[];
 }
 
-/** Picks a phrasing index of a type uniformly from the pool. */
+/** Picks a phrasing index of a type uniformly from the draw's phrasings. */
 function choosePhrasing(d: Draw, type: QuestionType, accept: (template: string) => boolean = () => true): number {
-  const ok = PHRASINGS[type].map((p, i) => ({ p, i })).filter(({ p }) => accept(p.template) && (d.pool === 'all' || !p.heldOut));
+  const ok = d.phrasings(type).map((p, i) => ({ p, i })).filter(({ p }) => accept(p.template));
   return pick(d.rng, ok).i;
 }
 
-function base(type: QuestionType, im: WorldImage, phrasing: number, values: Record<string, string>): Omit<BenchQuestion, 'id' | 'answer'> {
-  const p = PHRASINGS[type][phrasing]!;
+function base(d: Draw, type: QuestionType, im: WorldImage, phrasing: number, values: Record<string, string>): Omit<BenchQuestion, 'id' | 'answer'> {
+  const p = d.phrasings(type)[phrasing]!;
   return { type, image_id: im.id, image: im.fileName, question: fillPhrasing(p.template, values), phrasing, held_out: p.heldOut };
 }
 
@@ -162,7 +159,7 @@ function existenceQuestions(d: Draw, test: readonly WorldImage[], stats: Statist
     for (const im of test) {
       const present = namesIn(im);
       const ask = (object: string, answer: string): void => {
-        const q = { ...base('existence', im, choosePhrasing(d, 'existence'), { object }), answer, choices: YES_NO, ...(setting === 'swap' ? {} : { pope: setting }) };
+        const q = { ...base(d, 'existence', im, choosePhrasing(d, 'existence'), { object }), answer, choices: YES_NO, ...(setting === 'swap' ? {} : { pope: setting }) };
         candidates.push({ key: answer, q });
       };
       ask(pick(rng, [...present]), 'yes');
@@ -181,7 +178,7 @@ function colorQuestions(d: Draw, test: readonly WorldImage[], target: number): O
       const matches = im.objects.filter((o) => o.shape === shape);
       if (matches.length !== 1) continue; // "the circle" must name one object
       const answer = matches[0]!.color;
-      candidates.push({ key: answer, q: { ...base('color', im, choosePhrasing(d, 'color'), { shape }), answer, choices: COLORS } });
+      candidates.push({ key: answer, q: { ...base(d, 'color', im, choosePhrasing(d, 'color'), { shape }), answer, choices: COLORS } });
     }
   }
   return balanced(d.rng, candidates, COLORS, target);
@@ -193,7 +190,7 @@ function countQuestions(d: Draw, test: readonly WorldImage[], target: number): O
     for (const shape of SHAPES) {
       const answer = String(countShape(im, shape));
       if (!COUNT_ANSWERS.includes(answer)) continue;
-      const q = { ...base('count', im, choosePhrasing(d, 'count'), { shapes: SHAPE_PLURAL[shape] }), answer, choices: COUNT_ANSWERS };
+      const q = { ...base(d, 'count', im, choosePhrasing(d, 'count'), { shapes: SHAPE_PLURAL[shape] }), answer, choices: COUNT_ANSWERS };
       candidates.push({ key: answer, q });
     }
   }
@@ -227,16 +224,16 @@ function positionQuestions(d: Draw, test: readonly WorldImage[], target: number)
           if (truth === undefined) continue;
           const phrasing = choosePhrasing(d, 'position');
           const values = { a: objectName(a), b: objectName(b) };
-          if (positionForm(PHRASINGS.position[phrasing]!.template) === 'yesno') {
+          if (positionForm(d.phrasings('position')[phrasing]!.template) === 'yesno') {
             const asked = rng.uniform() < 0.5 ? truth : opposite(truth);
             const answer = asked === truth ? 'yes' : 'no';
-            const q = { ...base('position', im, phrasing, { ...values, relation: asked }), answer, choices: YES_NO };
+            const q = { ...base(d, 'position', im, phrasing, { ...values, relation: asked }), answer, choices: YES_NO };
             candidates.push({ key: `yesno:${answer}`, q });
           } else {
             const direction = rng.uniform() < 0.5 ? truth : opposite(truth);
             // a is `truth` of b, so a lies further in direction `truth`.
             const answer = direction === truth ? values.a : values.b;
-            const q = { ...base('position', im, phrasing, { ...values, direction: DIRECTION_OF[direction] }), answer, choices: [values.a, values.b] };
+            const q = { ...base(d, 'position', im, phrasing, { ...values, direction: DIRECTION_OF[direction] }), answer, choices: [values.a, values.b] };
             candidates.push({ key: answer === values.a ? 'choice:first' : 'choice:second', q });
           }
         }
@@ -249,7 +246,7 @@ function positionQuestions(d: Draw, test: readonly WorldImage[], target: number)
 function detailQuestions(d: Draw, test: readonly WorldImage[], target: number): Omit<BenchQuestion, 'id'>[] {
   return shuffled(d.rng, test)
     .slice(0, target)
-    .map((im) => ({ ...base('detail', im, choosePhrasing(d, 'detail'), {}), answer: '', objects: [...namesIn(im)].sort() }));
+    .map((im) => ({ ...base(d, 'detail', im, choosePhrasing(d, 'detail'), {}), answer: '', objects: [...namesIn(im)].sort() }));
 }
 
 function withIds(questions: readonly Omit<BenchQuestion, 'id'>[]): BenchQuestion[] {
@@ -274,7 +271,7 @@ export function generateBenchmark(world: Pick<LoadedWorld, 'images' | 'splits'>,
   const test = splitImages(world, 'test');
   if (test.length === 0) throw new Error('the world has no test images; generate more scenes');
   const stats = statistics(splitImages(world, 'train'));
-  const d: Draw = { rng: new Rng((options.seed ^ BENCH_STREAM) >>> 0), pool: 'all' };
+  const d: Draw = { rng: new Rng((options.seed ^ BENCH_STREAM) >>> 0), phrasings: (type) => PHRASINGS[type] };
   return withIds([
     ...existenceQuestions(d, test, stats, options.perType),
     ...colorQuestions(d, test, options.perType),
@@ -286,13 +283,13 @@ export function generateBenchmark(world: Pick<LoadedWorld, 'images' | 'splits'>,
 
 /**
  * The benchmark's closed question types asked of the train split, in training phrasings only
- * (held-out wordings stay unseen): short-answer training data, as LLaVA-1.5 mixes academic VQA
+ * (the seen ones and training's own paraphrases; held-out wordings stay unseen): short-answer training data, as LLaVA-1.5 mixes academic VQA
  * into its instruction data. Answers are balanced the same way (existence per kind of negative: random, swapped).
  */
 export function generateTrainingQuestions(world: Pick<LoadedWorld, 'images' | 'splits'>, options: BenchOptions): BenchQuestion[] {
   const train = splitImages(world, 'train');
   if (train.length === 0) throw new Error('the world has no train images; generate more scenes');
-  const d: Draw = { rng: new Rng((options.seed ^ TRAINING_STREAM) >>> 0), pool: 'training' };
+  const d: Draw = { rng: new Rng((options.seed ^ TRAINING_STREAM) >>> 0), phrasings: trainingPhrasings };
   return withIds([
     ...existenceQuestions(d, train, statistics(train), options.perType, TRAINING_NEGATIVES),
     ...colorQuestions(d, train, options.perType),

@@ -1,5 +1,6 @@
 // Question phrasing templates for the world benchmark, one list per question type, with
-// a share marked held out so training data (src/datagen) never sees those wordings.
+// a share marked held out so training data (src/datagen) never sees those wordings; and
+// training's own paraphrases, which the benchmark never asks.
 //
 // Placeholders, filled by `fillPhrasing` (every placeholder in a template must be given):
 //   {article}   "a" or "an", agreeing with the {object} that follows it
@@ -74,20 +75,74 @@ export const PHRASINGS: { readonly [T in QuestionType]: readonly Phrasing[] } = 
   ],
 };
 
-/** The phrasings of a type that training data may use (held-out ones removed). */
+/**
+ * Wordings that only training data uses, beside the benchmark's seen ones, so a model learns what a question asks
+ * rather than the four sentences it was taught: with the seen phrasings alone, a held-out count question ("... does
+ * this scene contain?") was answered with a description of the scene. None is a benchmark phrasing, and none borrows
+ * a held-out phrasing's distinctive words (phrasings.test.ts checks both).
+ */
+export const TRAINING_PARAPHRASES: { readonly [T in QuestionType]: readonly string[] } = {
+  existence: [
+    'Are you able to see {article} {object} in the image?',
+    'Does the picture show {article} {object}?',
+    'Is there {article} {object} somewhere in the image?',
+    'Does the scene include {article} {object}?',
+    'Is {article} {object} shown here?',
+    'Does {article} {object} appear in this picture?',
+    'Can {article} {object} be seen in this scene?',
+    'Looking at the image, is there {article} {object}?',
+    'Has the picture got {article} {object} in it?',
+    'Is {article} {object} present in the scene?',
+  ],
+  color: [
+    'What colour is the {shape} in this scene?',
+    'Which colour is the {shape}?',
+    'Can you tell me the color of the {shape}?',
+    "What is the {shape}'s colour?",
+    'Look at the {shape}: what color is it?',
+    'In this picture, which color is the {shape}?',
+    'Say what color the {shape} has.',
+    'What color has the {shape} shown here got?',
+  ],
+  count: [
+    'How many {shapes} are in this scene?',
+    'How many {shapes} does the picture show?',
+    'What number of {shapes} can be seen here?',
+    'Give me the count of {shapes} in the image.',
+    'How many {shapes} can be counted in this picture?',
+    'Please count the {shapes} shown.',
+    'How many {shapes} are visible?',
+    'How many {shapes} has the image got?',
+  ],
+  position: [
+    'Is the {a} placed {relation} the {b}?',
+    'Does the {a} lie {relation} the {b}?',
+    'Looking at the image, is the {a} {relation} the {b}?',
+    'Is it true that the {a} is {relation} the {b}?',
+    'Which object is further {direction}, the {a} or the {b}?',
+    'Which of the two is further {direction}, the {a} or the {b}?',
+    'Which lies further {direction} in the image, the {a} or the {b}?',
+  ],
+  detail: [],
+};
+
+/** The phrasings of a type that training data may use: the seen ones, then training's own paraphrases. */
 export function trainingPhrasings(type: QuestionType): readonly Phrasing[] {
-  return PHRASINGS[type].filter((p) => !p.heldOut);
+  return TRAINING_PHRASINGS[type];
 }
 
-/** Only the non-held-out phrasings, for every type: what src/datagen may draw from. */
+const withParaphrases = (type: QuestionType): readonly Phrasing[] => [...PHRASINGS[type].filter((p) => !p.heldOut), ...TRAINING_PARAPHRASES[type].map(seen)];
+const TRAINING_PHRASINGS: { readonly [T in QuestionType]: readonly Phrasing[] } = {
+  existence: withParaphrases('existence'),
+  color: withParaphrases('color'),
+  count: withParaphrases('count'),
+  position: withParaphrases('position'),
+  detail: withParaphrases('detail'),
+};
+
+/** trainingPhrasings for every type: what src/datagen may draw from. */
 export function allTrainingPhrasings(): { readonly [T in QuestionType]: readonly Phrasing[] } {
-  return {
-    existence: trainingPhrasings('existence'),
-    color: trainingPhrasings('color'),
-    count: trainingPhrasings('count'),
-    position: trainingPhrasings('position'),
-    detail: trainingPhrasings('detail'),
-  };
+  return TRAINING_PHRASINGS;
 }
 
 /** Whether a position template asks yes/no ({relation}) or for one of two names ({direction}). */

@@ -79,3 +79,43 @@ function oneDraw(world: Pick<LoadedWorld, 'images' | 'splits'>, perType: number,
   }
   return entries;
 }
+
+/** An entry's question-answer pairs, the image placeholder taken out of the first question. */
+function questionPairs(e: LlavaEntry): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < e.conversations.length; i += 2) {
+    pairs.push([e.conversations[i]!.value.replace(`${IMAGE_PLACEHOLDER}\n`, ''), e.conversations[i + 1]!.value]);
+  }
+  return pairs;
+}
+
+/** A first question without its image placeholder (LLaVA puts it at the start or the end). */
+function withoutPlaceholder(question: string): string {
+  return question.replace(`${IMAGE_PLACEHOLDER}\n`, '').replace(`\n${IMAGE_PLACEHOLDER}`, '').replace(IMAGE_PLACEHOLDER, '');
+}
+
+/**
+ * Each instruction entry about an image with `turns` of that image's short-answer questions (taken in order, from the
+ * start again when used up): every other entry opens with them (the image placeholder moves to the first), the rest
+ * end with them. One sample then teaches both for the cost of the image once; half the short questions are asked
+ * first, as the benchmark asks them, and half the instruction questions keep their first place (put all short
+ * questions first and "Describe the image." is answered "3.": descriptions were only ever asked after them).
+ */
+export function attachShortAnswers<E extends Pick<LlavaEntry, 'conversations'> & { readonly image?: string }>(entries: readonly E[], shortAnswers: readonly LlavaEntry[], turns: number): E[] {
+  if (!Number.isInteger(turns) || turns < 1) throw new Error(`attached turns must be a positive integer, got ${turns}`);
+  const byImage = new Map([...groupBy(shortAnswers, (e) => e.image)].map(([image, list]) => [image, list.flatMap(questionPairs)]));
+  const used = new Map<string, number>();
+  return entries.map((e, index) => {
+    const pool = e.image === undefined ? undefined : byImage.get(e.image);
+    if (e.image === undefined || !pool || pool.length === 0 || e.conversations.length === 0) return e;
+    const start = used.get(e.image) ?? 0;
+    used.set(e.image, start + turns);
+    const short = Array.from({ length: turns }, (_, k) => pool[(start + k) % pool.length]!).flatMap(([q, a], k) => [
+      { from: 'human' as const, value: k === 0 ? `${IMAGE_PLACEHOLDER}\n${q}` : q },
+      { from: 'gpt' as const, value: a },
+    ]);
+    if (index % 2 === 1) return { ...e, conversations: [...e.conversations, ...short.map((t, k) => (k === 0 ? { ...t, value: withoutPlaceholder(t.value) } : t))] };
+    const [first, ...rest] = e.conversations;
+    return { ...e, conversations: [...short, { ...first!, value: withoutPlaceholder(first!.value) }, ...rest] };
+  });
+}

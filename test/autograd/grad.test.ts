@@ -143,6 +143,8 @@ for (const b of backends) {
       const logits = rnd(b, [5, 7], rng, -2, 2);
       const targets = T.tensor([1, -100, 6, 0, 3], [5], { dtype: 'i32', backend: b });
       gradcheck('crossEntropy', [logits], (a) => T.crossEntropy(a, targets));
+      const weights = Float32Array.of(0.5, 3, 0.25, 0, 1.5);
+      gradcheck('crossEntropy, row weights', [logits], (a) => T.crossEntropy(a, targets, -100, weights));
       const table = rnd(b, [6, 4], rng);
       const ids = T.tensor([0, 5, 2, 2, 1, 5], [2, 3], { dtype: 'i32', backend: b });
       gradcheck('embedding (repeated ids)', [table], (w) => T.embedding(w, ids));

@@ -13,9 +13,9 @@ import { knowledgeFromRecords, symbolicTeacher } from '../../src/datagen/teacher
 import type { ImageRecord, Instance } from '../../src/datagen/types.js';
 import { parseChoice, parseColor, parseCount, parseYesNo } from '../../src/eval/worldBenchParse.js';
 import { buildAnnotations, makeSplits } from '../../src/world/annotations.js';
-import { PHRASINGS, type QuestionType } from '../../src/world/phrasings.js';
+import { PHRASINGS, TRAINING_PARAPHRASES, type QuestionType } from '../../src/world/phrasings.js';
 import { holds, type Relation } from '../../src/world/spatial.js';
-import { SHAPE_PLURAL, SHAPES } from '../../src/world/vocabulary.js';
+import { COLORS, SHAPE_PLURAL, SHAPES } from '../../src/world/vocabulary.js';
 import { generateScenes } from '../../src/world/world.js';
 import { readFileSync } from 'node:fs';
 import { tempDir } from './fixtures.js';
@@ -31,10 +31,22 @@ function writeGeneratedWorld(dir: string): string {
   return dir;
 }
 
-/** A template as a regex with one named group per placeholder. */
+const COLOUR = `(?:${COLORS.join('|')})`;
+const OBJECT = `${COLOUR} (?:${SHAPES.join('|')})`;
+
+/** A template as a regex with one named group per placeholder, each matching only the world's words for it. */
 function templateRegex(template: string): RegExp {
   const escaped = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&');
-  const closed: Readonly<Record<string, string>> = { relation: 'left of|right of|above|below', direction: 'to the left|to the right|up|down' };
+  const closed: Readonly<Record<string, string>> = {
+    relation: 'left of|right of|above|below',
+    direction: 'to the left|to the right|up|down',
+    article: 'a|an',
+    object: `(?:${COLOUR} )?(?:${SHAPES.join('|')})`, // conversations may also ask about a bare shape
+    a: OBJECT,
+    b: OBJECT,
+    shape: SHAPES.join('|'),
+    shapes: `(?:${COLOUR} )?(?:${Object.values(SHAPE_PLURAL).join('|')})`,
+  };
   const body = escaped.replace(/\\?\{([a-z]+)\\?\}|\{([a-z]+)\}/g, (_, a: string, b: string) => `(?<${a ?? b}>${closed[a ?? b] ?? '.+?'})`);
   return new RegExp(`^${body}$`);
 }
@@ -46,7 +58,7 @@ interface Match {
 }
 
 const MATCHERS = (Object.keys(PHRASINGS) as QuestionType[]).flatMap((type) =>
-  PHRASINGS[type].map((p) => ({ type, heldOut: p.heldOut, template: p.template, re: templateRegex(p.template) })),
+  [...PHRASINGS[type], ...TRAINING_PARAPHRASES[type].map((template) => ({ template, heldOut: false }))].map((p) => ({ type, heldOut: p.heldOut, template: p.template, re: templateRegex(p.template) })),
 );
 
 function matchQuestion(q: string): Match | undefined {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { backward, concat, type Tensor } from '../../src/tensor/index.js';
 import { IGNORE_INDEX, IMAGE_TOKEN_INDEX } from '../../src/data/constants.js';
 import { loadLlava } from '../../src/model/checkpoint.js';
-import type { LlavaModel } from '../../src/model/llava.js';
+import { turnWeights, type LlavaModel } from '../../src/model/llava.js';
 import { readGolden, tinyModel, pixelTensor, relativeMaxDiff, type Golden } from './fixtures.js';
 
 const model = tinyModel('f32-v4');
@@ -97,6 +97,50 @@ test('labels give the shifted mean loss; gradients reach projector and LLM, not 
     assert.ok(g1.some((x) => x !== 0), 'projector gradient is not all zero');
     m.zeroGrad();
   });
+});
+
+/** Per-turn averaging by hand: each run of labelled targets' mean loss, then the mean over runs, in float64. */
+function expectedTurnLoss(logits: Float32Array, labels: readonly number[]): number {
+  const runs: number[][] = [];
+  let open = false;
+  for (let t = 0; t + 1 < labels.length; t++) {
+    const target = labels[t + 1]!;
+    if (target === IGNORE_INDEX) {
+      open = false;
+      continue;
+    }
+    if (!open) runs.push([]);
+    open = true;
+    const row = logits.subarray(t * V, (t + 1) * V);
+    const max = Math.max(...row);
+    runs.at(-1)!.push(max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0)) - row[target]!);
+  }
+  return runs.reduce((s, r) => s + r.reduce((a, b) => a + b, 0) / r.length, 0) / runs.length;
+}
+
+test("loss averaged per turn: each answer (a run of labels) weighs the same, whatever its length", () => {
+  withModel((m) => {
+    const ids = shapes.inputIds;
+    // Three answers of 1, 2 and 5 tokens after the image.
+    const answer = new Set([20, 23, 24, 28, 29, 30, 31, 32]);
+    const labels = ids.map((id, t) => (answer.has(t) && id !== IMAGE_ID ? id : IGNORE_INDEX));
+    assert.equal(labels.filter((l) => l !== IGNORE_INDEX).length, 8);
+    const { logits, loss } = m.forward({ inputIds: [ids], pixelValues: pixelTensor(shapes), labels: [labels], lossAveraging: 'turn' });
+    const values = logits.toArray() as Float32Array;
+    const want = expectedTurnLoss(values, labels);
+    assert.ok(Math.abs(loss!.item() - want) < 1e-5 * want, `loss ${loss!.item()} vs ${want}`);
+    assert.ok(Math.abs(want - expectedLoss(values, labels)) > 1e-3, 'differs from the per-token mean');
+    m.zeroGrad();
+  });
+});
+
+test('turnWeights: 1 / (run length * runs) on every run of learned targets, rows kept apart', () => {
+  const I = IGNORE_INDEX;
+  // Two rows of 4: [5 6 | I 7] and [8 I I 9]: runs (5 6), (7), (8), (9).
+  const w = turnWeights(Int32Array.of(5, 6, I, 7, 8, I, I, 9), 2, 4);
+  assert.deepEqual([...w], [1 / 8, 1 / 8, 0, 1 / 4, 1 / 4, 0, 0, 1 / 4]);
+  // A run ending one row does not continue into the next.
+  assert.deepEqual([...turnWeights(Int32Array.of(I, 1, 2, 3), 2, 2)], [0, 1 / 2, 1 / 4, 1 / 4]);
 });
 
 test('bad inputs: image count, a short run of image tokens, ids outside the vocabulary, a prompt over the context', () => {

@@ -16,6 +16,7 @@ import { getBackend } from '../../src/backend/index.js';
 import { epochBatches } from '../../src/train/batches.js';
 import { pixelTensor, readGolden, relativeMaxDiff, tinyModel, TINY_ROOT } from '../model/fixtures.js';
 import type { LlavaModel } from '../../src/model/llava.js';
+import { trainOptionsFromFlags, type TrainFlags } from '../../src/cli/train.js';
 
 const BASE = tinyModel('f32-v4').dir;
 const IMAGES = join(TINY_ROOT, 'images');
@@ -309,6 +310,21 @@ test('the reference backend trains the same as the native one (stage 2, three st
   const native = await train(options({ ...common, outDir: join(dir, 'native') }));
   const reference = await train(options({ ...common, outDir: join(dir, 'reference'), backend: getBackend('reference') }));
   native.losses.forEach((l, i) => assert.ok(Math.abs(l - reference.losses[i]!) <= 1e-4 * Math.abs(l), `step ${i + 1}: native ${l} vs reference ${reference.losses[i]}`));
+});
+
+test('--loss-average turn: the same run weighs answers, not tokens (a short answer counts as much as a caption)', async (t) => {
+  const dir = tempDir(t);
+  const data = writeData(dir, 'chat.json', dialogues(3));
+  const common = { stage: STAGES[2], dataPath: data, maxSteps: 2, lr: 1e-3, template: 'vicuna_nosys' as const, batchSize: 4 };
+  const token = await train(options({ ...common, outDir: join(dir, 'token') }));
+  const turn = await train(options({ ...common, outDir: join(dir, 'turn'), lossAveraging: 'turn' }));
+  assert.ok(turn.losses.every(Number.isFinite));
+  assert.ok(Math.abs(turn.losses[0]! - token.losses[0]!) > 1e-4, `turn ${turn.losses[0]} vs token ${token.losses[0]}`);
+  // Resuming asks for the same averaging.
+  await assert.rejects(train(options({ ...common, outDir: join(dir, 'turn'), resume: true })), /written with other options/);
+  const flags: TrainFlags = { stage: '2', model: 'm', data: 'd.json', imageFolder: '.', out: 'o', batchSize: '8', gradAccum: '1', epochs: '1', warmupRatio: '0.03', weightDecay: '0', maxGradNorm: '1', maxLength: '2048', seed: '0', imageAspect: 'auto', dataWorkers: '1', lossAverage: 'turn' };
+  assert.equal(trainOptionsFromFlags(flags).lossAveraging, 'turn');
+  assert.throws(() => trainOptionsFromFlags({ ...flags, lossAverage: 'sample' }), /--loss-average must be token or turn, got 'sample'/);
 });
 
 test('stage 2 starts its projector from a stage-1 directory or its mm_projector.safetensors', async (t) => {

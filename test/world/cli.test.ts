@@ -61,6 +61,17 @@ test('generate, sheet, bench and score through the CLI', async () => {
     const entries = JSON.parse(readFileSync(vqaFile, 'utf8')) as { image: string; conversations: { from: string; value: string }[] }[];
     const trainImages = new Set((JSON.parse(readFileSync(join(world, 'splits.json'), 'utf8')) as { train: number[] }).train.map((id) => `images/${String(id).padStart(6, '0')}.png`));
     assert.ok(entries.length > 0 && entries.every((e) => trainImages.has(e.image) && e.conversations.length <= 8 && e.conversations[0]!.value.startsWith('<image>\n')));
+
+    // Attached to instruction data: each conversation about a train image gains two questions; a bad record stops it.
+    const instruct = join(dir, 'instruct.json');
+    const first = entries[0]!.image;
+    writeFileSync(instruct, JSON.stringify([{ id: 'x', image: first, conversations: [{ from: 'human', value: '<image>\nDescribe it.' }, { from: 'gpt', value: 'Shapes.' }] }]));
+    const attachedFile = join(dir, 'attached.json');
+    assert.match(await run(['world', 'vqa', '--in', world, '--out', attachedFile, '--per-type', '50', '--attach-to', instruct, '--attach-turns', '2']), /wrote 1 conversations to .*, 1 of them with 2 short-answer questions added/);
+    const attached = JSON.parse(readFileSync(attachedFile, 'utf8')) as { image: string; conversations: { from: string; value: string }[] }[];
+    assert.equal(attached[0]!.conversations.length, 6);
+    writeFileSync(instruct, JSON.stringify([{ id: 'y', image: first, conversations: [{ from: 'gpt', value: 'No question.' }] }]));
+    await assert.rejects(run(['world', 'vqa', '--in', world, '--out', attachedFile, '--attach-to', instruct]), /instruct\.json: record 0 \(id y\): conversations needs a positive even number of turns/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

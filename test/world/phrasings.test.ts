@@ -2,7 +2,7 @@
 // and that the training view never leaks a held-out wording.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PHRASINGS, QUESTION_TYPES, allTrainingPhrasings, fillPhrasing, positionForm } from '../../src/world/phrasings.js';
+import { PHRASINGS, QUESTION_TYPES, TRAINING_PARAPHRASES, allTrainingPhrasings, fillPhrasing, positionForm } from '../../src/world/phrasings.js';
 
 test('every type has seen and held-out phrasings, and training view drops held-out ones', () => {
   const training = allTrainingPhrasings();
@@ -11,7 +11,33 @@ test('every type has seen and held-out phrasings, and training view drops held-o
     assert.ok(all.some((p) => p.heldOut), `${type} has a held-out phrasing`);
     assert.ok(all.some((p) => !p.heldOut), `${type} has a seen phrasing`);
     assert.ok(training[type].every((p) => !p.heldOut));
-    assert.equal(training[type].length, all.filter((p) => !p.heldOut).length);
+    assert.deepEqual(
+      training[type].map((p) => p.template),
+      [...all.filter((p) => !p.heldOut).map((p) => p.template), ...TRAINING_PARAPHRASES[type]],
+    );
+  }
+});
+
+/** Adjacent word pairs of a template, placeholders breaking the sequence. */
+function wordPairs(template: string): Set<string> {
+  const words = template.toLowerCase().replace(/\{[a-z_]+\}/g, ' | ').match(/[a-z']+|\|/g) ?? [];
+  const pairs = new Set<string>();
+  for (let i = 0; i + 1 < words.length; i++) if (words[i] !== '|' && words[i + 1] !== '|') pairs.add(`${words[i]} ${words[i + 1]}`);
+  return pairs;
+}
+
+test('training paraphrases are new wordings that borrow nothing from held-out phrasings', () => {
+  const benchmark = QUESTION_TYPES.flatMap((t) => PHRASINGS[t]);
+  const seenPairs = new Set(benchmark.filter((p) => !p.heldOut).flatMap((p) => [...wordPairs(p.template)]));
+  for (const type of QUESTION_TYPES) {
+    for (const paraphrase of TRAINING_PARAPHRASES[type]) {
+      assert.ok(!benchmark.some((p) => p.template === paraphrase), `"${paraphrase}" is a benchmark phrasing`);
+      if (type === 'position') positionForm(paraphrase);
+      for (const held of benchmark.filter((p) => p.heldOut)) {
+        const borrowed = [...wordPairs(held.template)].filter((w) => wordPairs(paraphrase).has(w) && !seenPairs.has(w));
+        assert.deepEqual(borrowed, [], `"${paraphrase}" borrows from held-out "${held.template}"`);
+      }
+    }
   }
 });
 

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { describeWorld } from '../../src/world/world.js';
 import { worldImages } from '../../src/world/annotations.js';
 import { generateTrainingQuestions } from '../../src/world/benchmark.js';
-import { shortAnswer, worldVqaEntries } from '../../src/world/vqa.js';
-import { PHRASINGS } from '../../src/world/phrasings.js';
+import { attachShortAnswers, shortAnswer, worldVqaEntries } from '../../src/world/vqa.js';
+import { PHRASINGS, trainingPhrasings } from '../../src/world/phrasings.js';
 import { conversationProblem } from '../../src/datagen/export.js';
 import { parseCount, parseColor, parseYesNo } from '../../src/eval/worldBenchParse.js';
 import { allObjectKinds, objectName } from '../../src/world/vocabulary.js';
@@ -20,7 +20,9 @@ const questions = generateTrainingQuestions(world, { perType: 400, seed: 1 });
 test('training questions: train images only, no held-out phrasing, every closed type, deterministic', () => {
   const train = new Set(splits.train);
   assert.ok(questions.every((q) => train.has(q.image_id)));
-  assert.ok(questions.every((q) => !q.held_out && !PHRASINGS[q.type][q.phrasing]!.heldOut));
+  assert.ok(questions.every((q) => !q.held_out && trainingPhrasings(q.type)[q.phrasing] !== undefined));
+  const heldOut = new Set(Object.values(PHRASINGS).flat().filter((p) => p.heldOut).map((p) => p.template));
+  assert.ok(questions.every((q) => !heldOut.has(trainingPhrasings(q.type)[q.phrasing]!.template)));
   assert.deepEqual([...new Set(questions.map((q) => q.type))].sort(), ['color', 'count', 'existence', 'position']);
   assert.deepEqual(generateTrainingQuestions(world, { perType: 400, seed: 1 }), questions);
   assert.notDeepEqual(generateTrainingQuestions(world, { perType: 400, seed: 2 }).slice(0, 20), questions.slice(0, 20));
@@ -59,19 +61,21 @@ test('short answers read back as their answer with the benchmark parsers', () =>
 test('entries: LLaVA conversations of at most N questions, one image each, existence balanced per image', () => {
   const entries = worldVqaEntries(world, { perType: 400, turnsPerEntry: 3, seed: 1 });
   assert.ok(entries.length > 100);
+  const typeOf = new Map(questions.map((q) => [q.question, q.type]));
   const perImage = new Map<string, { yes: number; no: number }>();
   for (const e of entries) {
     assert.equal(conversationProblem(e.conversations), undefined, e.id);
     assert.ok(e.conversations.length <= 6);
     for (let i = 0; i < e.conversations.length; i += 2) {
       const q = e.conversations[i]!.value, a = e.conversations[i + 1]!.value;
-      if (!/^(<image>\n)?(Is there|Does the image contain|Can you see|Is an? )/.test(q) || /located|the .* (left|right|above|below)/.test(q)) continue;
+      if (typeOf.get(q.replace('<image>\n', '')) !== 'existence') continue;
       const tally = perImage.get(e.image) ?? { yes: 0, no: 0 };
       if (a === 'Yes.') tally.yes++;
       else tally.no++;
       perImage.set(e.image, tally);
     }
   }
+  assert.ok(perImage.size > 50, `${perImage.size} images with existence questions`);
   for (const [image, t] of perImage) assert.equal(t.yes, t.no, `${image}: ${t.yes} yes, ${t.no} no`);
   assert.deepEqual(worldVqaEntries(world, { perType: 400, turnsPerEntry: 3, seed: 1 }), entries);
   assert.throws(() => worldVqaEntries(world, { perType: 10, turnsPerEntry: 0, seed: 1 }), /turns per entry must be a positive integer/);
@@ -82,4 +86,34 @@ test('entries: LLaVA conversations of at most N questions, one image each, exist
   assert.equal(two.length, entries.length + second.length);
   assert.deepEqual(two.map((e) => e.conversations), [...entries, ...second].map((e) => e.conversations));
   assert.equal(new Set(two.map((e) => e.id)).size, two.length);
+});
+
+test('attached short answers: every other conversation about an image opens with its next questions, the rest end with them', () => {
+  const short = worldVqaEntries(world, { perType: 400, turnsPerEntry: 3, seed: 1 });
+  const image = short[0]!.image;
+  const pool = short.filter((e) => e.image === image).flatMap((e) => e.conversations.filter((_, i) => i % 2 === 0).map((t) => t.value.replace('<image>\n', '')));
+  const turn = (from: 'human' | 'gpt', value: string) => ({ from, value });
+  const instruct = [
+    { id: 'a', image, conversations: [turn('human', '<image>\nDescribe the image.'), turn('gpt', 'Shapes.')] },
+    { id: 'b', image, conversations: [turn('human', 'What is here?\n<image>'), turn('gpt', 'Shapes.'), turn('human', 'Sure?'), turn('gpt', 'Yes.')] },
+    { id: 'c', conversations: [turn('human', 'Hello?'), turn('gpt', 'Hi.')] },
+    { id: 'd', image: 'images/not-in-the-world.png', conversations: [turn('human', '<image>\nAnd here?'), turn('gpt', 'Nothing.')] },
+  ];
+  const out = attachShortAnswers(instruct, short, 2);
+  assert.equal(out.length, 4);
+  assert.equal(out[2], instruct[2]);
+  assert.equal(out[3], instruct[3]);
+  const questions = (turns: readonly { value: string }[]) => turns.filter((_, i) => i % 2 === 0).map((t) => t.value);
+  const nth = (k: number) => pool[k % pool.length]!;
+  for (const e of [out[0]!, out[1]!]) {
+    assert.equal(conversationProblem(e.conversations), undefined, e.id);
+    assert.equal(e.conversations.filter((t) => t.value.includes('<image>')).length, 1, `${e.id}: one placeholder`);
+  }
+  // Entry 0 opens with its two questions; the placeholder moves to the first of them.
+  assert.deepEqual(questions(out[0]!.conversations), [`<image>\n${nth(0)}`, nth(1), 'Describe the image.']);
+  assert.deepEqual(out[0]!.conversations.slice(4), [turn('human', 'Describe the image.'), turn('gpt', 'Shapes.')]);
+  // Entry 1 keeps its opening question (and placeholder) and ends with the next two.
+  assert.deepEqual(out[1]!.conversations.slice(0, 4), instruct[1]!.conversations);
+  assert.deepEqual(questions(out[1]!.conversations.slice(4)), [nth(2), nth(3)]);
+  assert.throws(() => attachShortAnswers(instruct, short, 0), /attached turns must be a positive integer/);
 });

@@ -173,22 +173,34 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
 
 /**
  * Mean cross-entropy of logits (N, V) against i32 targets (N), skipping targets equal to
- * ignoreIndex. All rows ignored gives 0 (and zero gradients).
+ * ignoreIndex. All rows ignored gives 0 (and zero gradients). With rowWeights (N, each >= 0),
+ * the loss is instead the weighted sum over the rows that are not ignored.
  */
-export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = IGNORE_INDEX): Tensor {
+export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = IGNORE_INDEX, rowWeights?: Float32Array): Tensor {
   rejectQuantised('crossEntropy', logits);
   if (logits.ndim !== 2 || logits.dtype !== 'f32') throw new Error(`crossEntropy: logits must be f32 (N, V), got ${formatShape(logits.shape)} ${logits.dtype}`);
   const [N, V] = logits.shape as [number, number];
   if (targets.dtype !== 'i32' || targets.size !== N) throw new Error(`crossEntropy: targets must be i32 with ${N} entries, got ${formatShape(targets.shape)} ${targets.dtype}`);
+  if (rowWeights && (rowWeights.length !== N || rowWeights.some((w) => !(w >= 0 && Number.isFinite(w))))) {
+    throw new Error(`crossEntropy: row weights must be ${N} finite numbers >= 0, got ${rowWeights.length}`);
+  }
   const lc = contiguous(logits);
   const tc = contiguous(targets);
   const rowLoss = empty([N], { backend: logits.backend });
   const lse = empty([N], { backend: logits.backend });
   const count = logits.backend.crossEntropy(N, V, lc.ptr, tc.ptr, ignoreIndex, rowLoss.ptr, lse.ptr);
   const total = empty([], { backend: logits.backend });
-  logits.backend.reduce('sum', 1, N, 1, rowLoss.ptr, total.ptr);
-  logits.backend.unary('affine', 1, total.ptr, total.ptr, count > 0 ? 1 / count : 0, 0);
-  const r = record('crossEntropy', total, [lc], { ignoreIndex, count }, [lc, tc, lse]);
+  if (rowWeights) {
+    const ids = tc.toArray();
+    const losses = rowLoss.toArray();
+    let sum = 0;
+    for (let i = 0; i < N; i++) if (ids[i] !== ignoreIndex) sum += rowWeights[i]! * losses[i]!;
+    logits.backend.write(total.ptr, Float32Array.of(sum));
+  } else {
+    logits.backend.reduce('sum', 1, N, 1, rowLoss.ptr, total.ptr);
+    logits.backend.unary('affine', 1, total.ptr, total.ptr, count > 0 ? 1 / count : 0, 0);
+  }
+  const r = record('crossEntropy', total, [lc], { ignoreIndex, count, rowWeights }, [lc, tc, lse]);
   for (const t of [lc, tc, rowLoss, lse]) t.dispose();
   return r;
 }
