@@ -69,3 +69,8 @@ export interface Turn {
 
 /** The placeholder the model replaces with visual tokens; only in the first human turn. */
 export const IMAGE_PLACEHOLDER = '<image>';
+
+/** A turn's text without its image placeholder (LLaVA puts it at the start or the end, on a line of its own). */
+export function withoutImagePlaceholder(text: string): string {
+  return text.replace(`${IMAGE_PLACEHOLDER}\n`, '').replace(`\n${IMAGE_PLACEHOLDER}`, '').replace(IMAGE_PLACEHOLDER, '');
+}

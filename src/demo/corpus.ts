@@ -2,7 +2,7 @@
 // instruction data's dialogues rendered in the stage-2 template without their image.
 import { readFileSync } from 'node:fs';
 import { renderConversation, templateByName, type TemplateName, type Turn } from '../data/templates.js';
-import { DEFAULT_IMAGE_TOKEN } from '../data/constants.js';
+import { withoutImagePlaceholder } from '../datagen/types.js';
 import type { ImageRecord } from '../datagen/types.js';
 
 /** LLaVA JSON records as the data step writes them. */
@@ -10,16 +10,12 @@ interface LlavaRecord {
   readonly conversations: readonly { readonly from: string; readonly value: string }[];
 }
 
-function withoutImage(text: string): string {
-  return text.replace(`${DEFAULT_IMAGE_TOKEN}\n`, '').replace(`\n${DEFAULT_IMAGE_TOKEN}`, '').replace(DEFAULT_IMAGE_TOKEN, '');
-}
-
 /** Each record's dialogue as the template renders it, `<image>` removed (what the LM sees in stage 2, minus the picture). */
 export function dialogueTexts(instructJson: string, template: TemplateName): string[] {
   const records = JSON.parse(readFileSync(instructJson, 'utf8')) as LlavaRecord[];
   const t = templateByName(template);
   return records.map((r) => {
-    const turns: Turn[] = r.conversations.map((c) => ({ role: c.from === 'human' ? 'user' : 'assistant', text: withoutImage(c.value) }));
+    const turns: Turn[] = r.conversations.map((c) => ({ role: c.from === 'human' ? 'user' : 'assistant', text: withoutImagePlaceholder(c.value) }));
     return renderConversation(turns, t);
   });
 }

@@ -3,7 +3,7 @@
 // position) asked in training phrasings, several to an image, answered in a word or a phrase ("No.").
 // LLaVA-1.5 mixes academic VQA into its instruction data the same way.
 import type { LlavaEntry } from '../datagen/export.js';
-import { IMAGE_PLACEHOLDER } from '../datagen/types.js';
+import { IMAGE_PLACEHOLDER, withoutImagePlaceholder } from '../datagen/types.js';
 import type { LoadedWorld } from './annotations.js';
 import { generateTrainingQuestions, type BenchQuestion } from './benchmark.js';
 import { shuffled } from './sampling.js';
@@ -83,15 +83,8 @@ function oneDraw(world: Pick<LoadedWorld, 'images' | 'splits'>, perType: number,
 /** An entry's question-answer pairs, the image placeholder taken out of the first question. */
 function questionPairs(e: LlavaEntry): [string, string][] {
   const pairs: [string, string][] = [];
-  for (let i = 0; i + 1 < e.conversations.length; i += 2) {
-    pairs.push([e.conversations[i]!.value.replace(`${IMAGE_PLACEHOLDER}\n`, ''), e.conversations[i + 1]!.value]);
-  }
+  for (let i = 0; i + 1 < e.conversations.length; i += 2) pairs.push([withoutImagePlaceholder(e.conversations[i]!.value), e.conversations[i + 1]!.value]);
   return pairs;
-}
-
-/** A first question without its image placeholder (LLaVA puts it at the start or the end). */
-function withoutPlaceholder(question: string): string {
-  return question.replace(`${IMAGE_PLACEHOLDER}\n`, '').replace(`\n${IMAGE_PLACEHOLDER}`, '').replace(IMAGE_PLACEHOLDER, '');
 }
 
 /**
@@ -110,12 +103,13 @@ export function attachShortAnswers<E extends Pick<LlavaEntry, 'conversations'> &
     if (e.image === undefined || !pool || pool.length === 0 || e.conversations.length === 0) return e;
     const start = used.get(e.image) ?? 0;
     used.set(e.image, start + turns);
-    const short = Array.from({ length: turns }, (_, k) => pool[(start + k) % pool.length]!).flatMap(([q, a], k) => [
-      { from: 'human' as const, value: k === 0 ? `${IMAGE_PLACEHOLDER}\n${q}` : q },
+    const short = Array.from({ length: turns }, (_, k) => pool[(start + k) % pool.length]!).flatMap(([q, a]) => [
+      { from: 'human' as const, value: q },
       { from: 'gpt' as const, value: a },
     ]);
-    if (index % 2 === 1) return { ...e, conversations: [...e.conversations, ...short.map((t, k) => (k === 0 ? { ...t, value: withoutPlaceholder(t.value) } : t))] };
-    const [first, ...rest] = e.conversations;
-    return { ...e, conversations: [...short, { ...first!, value: withoutPlaceholder(first!.value) }, ...rest] };
+    if (index % 2 === 1) return { ...e, conversations: [...e.conversations, ...short] };
+    const [asked, ...moreShort] = short;
+    const [opening, ...instruction] = e.conversations;
+    return { ...e, conversations: [{ ...asked!, value: `${IMAGE_PLACEHOLDER}\n${asked!.value}` }, ...moreShort, { ...opening!, value: withoutImagePlaceholder(opening!.value) }, ...instruction] };
   });
 }
