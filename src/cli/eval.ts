@@ -12,6 +12,7 @@ import { judgeLlavaBench } from '../eval/llavaBench.js';
 import { openAITeacher } from '../datagen/teachers/openai.js';
 import { evaluateWorld } from '../eval/worldEval.js';
 import { formatWorldBenchReport } from '../eval/worldBench.js';
+import { formatTowerProbe, probeVisionTower } from '../eval/towerProbe.js';
 import { saveResult, writeReport } from '../eval/report.js';
 import { intFlag } from './flags.js';
 
@@ -287,6 +288,29 @@ function registerWorld(evalCmd: Command): void {
     });
 }
 
+function registerProbe(evalCmd: Command): void {
+  evalCmd
+    .command('probe')
+    .description("linear probes of a model's vision tower on the world: each object's box pooled from the patch tokens, ridge classifiers for shape, colour and size fitted on the train split, scored on the test split")
+    .requiredOption('--model <dir>', 'llava-hf model directory (a CLIP tower alone: llava build it first)')
+    .requiredOption('--world <dir>', 'world directory (llava world generate)')
+    .option('--layer <n>', "hidden state probed, 0 = embeddings (default: the one LLaVA's projector reads)")
+    .option('--train-images <n>', 'train-split images the classifiers are fitted on', '1500')
+    .option('--test-images <n>', 'test-split images they are scored on', '500')
+    .option('--json', 'also print the report as one JSON object (last line)')
+    .action(async (f: { model: string; world: string; layer?: string; trainImages: string; testImages: string; json?: boolean }) => {
+      const r = await probeVisionTower({
+        modelDir: f.model,
+        worldDir: f.world,
+        layer: f.layer === undefined ? undefined : intFlag('layer', f.layer, 0),
+        trainImages: intFlag('train-images', f.trainImages, 1),
+        testImages: intFlag('test-images', f.testImages, 1),
+      });
+      process.stdout.write(formatTowerProbe(r) + '\n');
+      if (f.json) process.stdout.write(JSON.stringify(r) + '\n');
+    });
+}
+
 function registerReport(evalCmd: Command): void {
   evalCmd
     .command('report')
@@ -305,5 +329,6 @@ export function register(program: Command): void {
   registerScorers(evalCmd);
   registerLlavaBench(evalCmd);
   registerWorld(evalCmd);
+  registerProbe(evalCmd);
   registerReport(evalCmd);
 }

@@ -24,6 +24,7 @@ import { CHECKPOINT_ASSET_FILES } from '../model/checkpoint.js';
 import { train, TRAIN_DEFAULTS, type TrainOptions } from '../train/trainer.js';
 import { STAGES } from '../train/stages.js';
 import { evaluateWorld } from '../eval/worldEval.js';
+import { probeVisionTower } from '../eval/towerProbe.js';
 import { parseProjectorType, type ProjectorConfig } from '../model/config.js';
 import { DIALOGUE_TEMPLATE, pretrainWorldClip, pretrainWorldLanguageModel, trainWorldTokenizer } from './foundations.js';
 import { commitTemp, freshTemp, isFinished, openRun, saveState, type DemoState } from './runState.js';
@@ -201,6 +202,7 @@ export function variantPaths(v: Variant, out: string) {
     model: isFull ? join(out, 'model') : join(v.dir, 'model'),
     evalModel: join(v.dir, 'eval', 'model'),
     evalBlind: join(v.dir, 'eval', 'blind'),
+    towerProbe: join(v.dir, 'eval', 'tower-probe.json'),
   };
 }
 
@@ -219,7 +221,7 @@ function variantSteps(o: DemoOptions, v: Variant): Step[] {
     const from = v.skipStage1 ? V.base : V.stage1;
     steps.push({ name: `${prefix}stage 2`, command: `llava train --stage 2 --model ${from} --data ${stage2Data(o)} --template ${DEMO_TEMPLATE} --image-folder ${P.world} --out ${V.stage2} --max-steps ${p.stage2.steps} --batch-size ${p.stage2.batchSize} --lr ${p.stage2.lr}`, run: () => stageStep(o, v, 2) });
   }
-  steps.push({ name: `${prefix}evaluation`, command: `llava eval world --model ${V.model} --world ${P.world} --template ${DEMO_TEMPLATE} (and again with --blind)`, run: () => evalStep(o, v) });
+  steps.push({ name: `${prefix}evaluation`, command: `llava eval world --model ${V.model} --world ${P.world} --template ${DEMO_TEMPLATE} (and again with --blind) && llava eval probe --model ${V.model} --world ${P.world} --train-images ${TOWER_PROBE_IMAGES.trainImages} --test-images ${TOWER_PROBE_IMAGES.testImages}`, run: () => evalStep(o, v) });
   return steps;
 }
 
@@ -350,6 +352,9 @@ async function stageStep(o: DemoOptions, v: Variant, stage: 1 | 2): Promise<stri
   return `loss ${r.losses[0]!.toFixed(2)} -> ${r.finalLoss.toFixed(2)}`;
 }
 
+/** Images the evaluation's tower probe fits on and scores on (a few seconds at the default profile). */
+const TOWER_PROBE_IMAGES = { trainImages: 1000, testImages: 400 };
+
 async function evalStep(o: DemoOptions, v: Variant): Promise<string> {
   const P = demoPaths(o.out);
   const V = variantPaths(v, o.out);
@@ -373,5 +378,9 @@ async function evalStep(o: DemoOptions, v: Variant): Promise<string> {
     commitTemp(tmp, dir);
     out.push(`${blind ? 'blind' : 'model'} existence ${(100 * r.report.existence.accuracy).toFixed(1)}%`);
   }
+  // What the tower's patch tokens hold, read linearly (`llava eval probe`): the frozen tower bounds what LLaVA can learn.
+  const probe = await probeVisionTower({ modelDir: V.model, worldDir: P.world, ...TOWER_PROBE_IMAGES });
+  writeFileAtomic(V.towerProbe, JSON.stringify(probe, null, 1) + '\n');
+  out.push(`tower probe: shape ${(100 * probe.labels.shape.accuracy).toFixed(1)}%`);
   return out.join(', ');
 }

@@ -1,7 +1,8 @@
 // The demo's report: world-bench scores of the model and of the blind baseline turned into the
 // report.json rows (per POPE setting, colour, count, position, description), the acceptance gates,
 // and the pictures (loss curves of every stage, a contact sheet of answers).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import type { TowerProbeReport } from '../eval/towerProbe.js';
 import { join } from 'node:path';
 import type { BenchQuestion } from '../world/benchmark.js';
 import { POPE_SETTINGS } from '../world/benchmark.js';
@@ -12,7 +13,7 @@ import { writeFileAtomic } from '../datagen/store.js';
 import { loadState } from './runState.js';
 import { demoPaths, fullRecipe, variantPaths, REPORT_STEP, type DemoOptions, type Variant } from './demo.js';
 import { answerSheetPng, lossCurvesPng, type LossStage } from './reportPictures.js';
-import { reportMarkdown, validateDemoReport, DEMO_REPORT_TYPES, type DemoReport, type DemoReportType, type TypeRow } from './reportTable.js';
+import { reportMarkdown, validateDemoReport, DEMO_REPORT_TYPES, type DemoReport, type DemoReportType, type TowerProbeSummary, type TypeRow } from './reportTable.js';
 
 /** The acceptance gates: the model must beat the blind baseline by this many points. */
 export const GATES: { readonly [T in DemoReportType]?: number } = {
@@ -118,6 +119,14 @@ function sheetQuestions(questions: readonly BenchQuestion[]): BenchQuestion[] {
   return picks;
 }
 
+/** The evaluation's tower probe as the report's `tower` (none when the run predates it). */
+function towerSummary(path: string): { tower?: TowerProbeSummary } {
+  if (!existsSync(path)) return {};
+  const probe = JSON.parse(readFileSync(path, 'utf8')) as TowerProbeReport;
+  const labels = Object.fromEntries(Object.entries(probe.labels).map(([label, s]) => [label, { accuracy: s.accuracy, majority: s.majority }]));
+  return { tower: { layer: probe.layer, labels, shapeBySize: probe.shapeBySize } };
+}
+
 /** Writes report.json, report.md, loss.png and answers.png; returns a one-line summary. */
 export async function writeDemoReport(o: DemoOptions, ablations: readonly Variant[]): Promise<string> {
   const P = demoPaths(o.out);
@@ -134,6 +143,7 @@ export async function writeDemoReport(o: DemoOptions, ablations: readonly Varian
     seconds,
     types,
     stages,
+    ...towerSummary(variantPaths(fullRecipe(o), o.out).towerProbe),
     ...(ran.length > 0 ? { ablations: ran.map((v) => ({ name: v.name, types: variantRows(o, v, questions) })) } : {}),
   });
   const gates = gateLines(types);

@@ -38,6 +38,15 @@ export interface TypeRow {
 }
 
 /** The demo's report.json. `stages` and `ablations` are optional extras. */
+/** The report's digest of a tower probe. */
+export interface TowerProbeSummary {
+  /** The hidden state probed (the one the projector reads). */
+  readonly layer: number;
+  readonly labels: Readonly<Record<string, { readonly accuracy: number; readonly majority: number }>>;
+  /** Shape accuracy per object size. */
+  readonly shapeBySize: Readonly<Record<string, number>>;
+}
+
 export interface DemoReport {
   readonly profile: string;
   readonly seed: number;
@@ -46,6 +55,8 @@ export interface DemoReport {
   readonly types: Record<DemoReportType, TypeRow>;
   /** Wall time of each training stage, in run order. */
   readonly stages?: readonly { readonly name: string; readonly seconds: number }[];
+  /** The vision tower probed linearly (`llava eval probe`): test accuracy and majority rate per object label. */
+  readonly tower?: TowerProbeSummary;
   /** The same evaluation for recipes with one part changed. */
   readonly ablations?: readonly { readonly name: string; readonly types: Record<DemoReportType, TypeRow> }[];
 }
@@ -97,6 +108,20 @@ function checkAblations(x: unknown): void {
  * Throws an Error naming the first bad field, e.g. `types.color.blind must be a number between 0 and 1`.
  * Keys it does not know are left alone.
  */
+function checkRate(x: unknown, path: string): void {
+  if (!isFiniteNumber(x) || x < 0 || x > 1) throw new Error(`${path} must be a number between 0 and 1`);
+}
+
+function checkTower(x: unknown): void {
+  if (!isRecord(x) || !isFiniteNumber(x.layer) || !isRecord(x.labels) || !isRecord(x.shapeBySize)) throw new Error('tower must be an object with layer, labels and shapeBySize');
+  for (const [label, score] of Object.entries(x.labels)) {
+    if (!isRecord(score)) throw new Error(`tower.labels.${label} must be an object`);
+    checkRate(score.accuracy, `tower.labels.${label}.accuracy`);
+    checkRate(score.majority, `tower.labels.${label}.majority`);
+  }
+  for (const [size, rate] of Object.entries(x.shapeBySize)) checkRate(rate, `tower.shapeBySize.${size}`);
+}
+
 export function validateDemoReport(x: unknown): DemoReport {
   if (!isRecord(x)) throw new Error('report must be an object');
   if (typeof x.profile !== 'string') throw new Error('profile must be a string');
@@ -105,6 +130,7 @@ export function validateDemoReport(x: unknown): DemoReport {
   checkTypes(x.types, 'types');
   if (x.stages !== undefined) checkStages(x.stages);
   if (x.ablations !== undefined) checkAblations(x.ablations);
+  if (x.tower !== undefined) checkTower(x.tower);
   return x as unknown as DemoReport;
 }
 
@@ -170,6 +196,17 @@ function ablationsTable(full: Record<DemoReportType, TypeRow>, ablations: NonNul
   return lines;
 }
 
+function towerTable(t: TowerProbeSummary): string[] {
+  const lines = [tableRow(['object label', 'test accuracy', 'majority']), tableRow(['---', '---:', '---:'])];
+  for (const [label, score] of Object.entries(t.labels)) lines.push(tableRow([cell(label), percent(score.accuracy), percent(score.majority)]));
+  const bySize = Object.entries(t.shapeBySize).map(([size, rate]) => `${size} ${percent(rate)}`).join(', ');
+  return [
+    ...lines,
+    '',
+    `Each object's box pooled from hidden state ${t.layer} of the frozen tower (what the projector reads), ridge classifiers fitted on train-split objects (\`llava eval probe\`). Shape by object size: ${bySize}.`,
+  ];
+}
+
 /**
  * The report as markdown: title, run line, a table of rates per question type (model, blind,
  * chance, majority, model − blind in signed points, seen, held-out, n), then stage times and
@@ -188,6 +225,7 @@ export function reportMarkdown(report: DemoReport): string {
     'model − blind: what the image adds over the language prior, in percentage points. seen / held-out: the model on questions phrased as in training / with phrasings never trained on.',
   ];
   if (report.stages !== undefined) out.push('', '## Time by stage', '', ...stagesTable(report.stages, report.seconds));
+  if (report.tower !== undefined) out.push('', '## Vision tower (linear probe)', '', ...towerTable(report.tower));
   if (report.ablations !== undefined) out.push('', '## Ablations (model rate)', '', ...ablationsTable(report.types, report.ablations));
   out.push('');
   return out.join('\n');

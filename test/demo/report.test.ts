@@ -35,6 +35,7 @@ const SAMPLE: DemoReport = {
     { name: 'stage 1', seconds: 100 },
   ],
   ablations: [{ name: 'no projector pretraining', types: allTypes((_, i) => row(i / 10, 0.5)) }],
+  tower: { layer: 3, labels: { shape: { accuracy: 0.652, majority: 0.2 }, color: { accuracy: 0.99, majority: 0.16 } }, shapeBySize: { large: 0.7, small: 0.55 } },
 };
 
 function tableLine(md: string, first: string): string[] {
@@ -67,8 +68,11 @@ test('reportMarkdown: stage shares, an "other" row, and ablations under the full
   assert.deepEqual(tableLine(md, 'recipe').slice(1), [...DEMO_REPORT_TYPES]);
   assert.deepEqual(tableLine(md, 'full recipe').slice(1), DEMO_REPORT_TYPES.map((t) => `${(SAMPLE.types[t].model * 100).toFixed(1)}%`));
   assert.deepEqual(tableLine(md, 'no projector pretraining').slice(1, 4), ['0.0%', '10.0%', '20.0%']);
+  assert.deepEqual(tableLine(md, 'shape'), ['shape', '65.2%', '20.0%']);
+  assert.deepEqual(tableLine(md, 'color').slice(0, 3), ['color', '87.5%', '25.0%'], 'the types table keeps its colour row');
+  assert.match(md, /hidden state 3 .*large 70\.0%, small 55\.0%/);
   const plain = reportMarkdown({ profile: 'p', seed: 0, seconds: 5, types: SAMPLE.types });
-  assert.doesNotMatch(plain, /stage|recipe/);
+  assert.doesNotMatch(plain, /stage|recipe|probe/);
 });
 
 test('validateDemoReport accepts a good report and names the first bad field', () => {
@@ -89,6 +93,8 @@ test('validateDemoReport accepts a good report and names the first bad field', (
   assert.throws(() => validateDemoReport(broken((r) => (r.ablations[0].types.existence_popular.heldout = null))), {
     message: 'ablations[0].types.existence_popular.heldout must be a number between 0 and 1',
   });
+  assert.throws(() => validateDemoReport(broken((r) => (r.tower.labels.shape.accuracy = 65))), { message: 'tower.labels.shape.accuracy must be a number between 0 and 1' });
+  assert.throws(() => validateDemoReport(broken((r) => delete r.tower.shapeBySize)), { message: 'tower must be an object with layer, labels and shapeBySize' });
   assert.throws(() => validateDemoReport([]), { message: 'report must be an object' });
 });
 
