@@ -75,15 +75,19 @@ export async function probeVisionTower(o: TowerProbeOptions): Promise<TowerProbe
   const testObjects = await pooledObjects(model, layer, processor, o.worldDir, test, (d) => progress(train.length + d));
   if (trainObjects.length === 0 || testObjects.length === 0) throw new Error(`${o.worldDir}: the probe needs objects in both the train and the test split`);
   const ridge = o.ridge ?? DEFAULTS.ridge;
-  const labels = Object.fromEntries(PROBE_LABELS.map((l) => [l, scoreLabel(trainObjects, testObjects, l, ridge)])) as TowerProbeReport['labels'];
-  const shapeBySize: Record<string, number> = {};
-  const shape = labels.shape;
-  for (const size of [...new Set(testObjects.map((x) => x.labels.size))].sort()) {
-    const subset = testObjects.filter((x) => x.labels.size === size);
-    const predicted = predictLabel(trainObjects, subset, 'shape', ridge, shape.classes);
-    shapeBySize[size] = predicted.filter((p, i) => p === shape.classes.indexOf(subset[i]!.labels.shape)).length / subset.length;
+  const scored = Object.fromEntries(PROBE_LABELS.map((l) => [l, scoreLabel(trainObjects, testObjects, l, ridge)])) as { [L in ProbeLabel]: ScoredLabel };
+  const labels = Object.fromEntries(PROBE_LABELS.map((l) => [l, scored[l].score])) as TowerProbeReport['labels'];
+  return { modelDir: o.modelDir, layer, trainObjects: trainObjects.length, testObjects: testObjects.length, labels, shapeBySize: shapeBySize(testObjects, scored.shape) };
+}
+
+/** Shape accuracy among the test objects of each size, from the shape classifier's predictions. */
+function shapeBySize(test: readonly ProbedObject[], shape: ScoredLabel): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const size of [...new Set(test.map((x) => x.labels.size))].sort()) {
+    const rows = test.map((x, i) => i).filter((i) => test[i]!.labels.size === size);
+    out[size] = rows.filter((i) => shape.predicted[i] === shape.score.classes.indexOf(test[i]!.labels.shape)).length / rows.length;
   }
-  return { modelDir: o.modelDir, layer, trainObjects: trainObjects.length, testObjects: testObjects.length, labels, shapeBySize };
+  return out;
 }
 
 function worldSplit(worldDir: string, split: 'train' | 'test', limit: number): ImageRecord[] {
@@ -118,7 +122,13 @@ async function pooledObjects(model: LlavaModel, layer: number, processor: ImageP
   return out;
 }
 
-function scoreLabel(train: readonly ProbedObject[], test: readonly ProbedObject[], label: ProbeLabel, ridge: number): ProbeScore {
+/** A label's score with the class index predicted for each test object. */
+interface ScoredLabel {
+  readonly score: ProbeScore;
+  readonly predicted: readonly number[];
+}
+
+function scoreLabel(train: readonly ProbedObject[], test: readonly ProbedObject[], label: ProbeLabel, ridge: number): ScoredLabel {
   const classes = [...new Set(train.map((x) => x.labels[label]))].sort();
   const predicted = predictLabel(train, test, label, ridge, classes);
   const confusion = classes.map(() => classes.map(() => 0));
@@ -131,7 +141,7 @@ function scoreLabel(train: readonly ProbedObject[], test: readonly ProbedObject[
     confusion[truth]![predicted[i]!]!++;
     if (predicted[i] === truth) hits++;
   });
-  return { accuracy: hits / test.length, majority: Math.max(...seen.values()) / test.length, classes, confusion };
+  return { score: { accuracy: hits / test.length, majority: Math.max(...seen.values()) / test.length, classes, confusion }, predicted };
 }
 
 /** Class indices predicted for `test` by a ridge classifier fitted on `train`. */
