@@ -12,7 +12,7 @@ import { judgeLlavaBench } from '../eval/llavaBench.js';
 import { openAITeacher } from '../datagen/teachers/openai.js';
 import { evaluateWorld } from '../eval/worldEval.js';
 import { formatWorldBenchReport } from '../eval/worldBench.js';
-import { formatTowerProbe, probeVisionTower } from '../eval/towerProbe.js';
+import { formatTowerProbe, probeVisionTower, PROBE_DEFAULTS } from '../eval/towerProbe.js';
 import { saveResult, writeReport } from '../eval/report.js';
 import { intFlag } from './flags.js';
 
@@ -295,8 +295,8 @@ function registerProbe(evalCmd: Command): void {
     .requiredOption('--model <dir>', 'llava-hf model directory (a CLIP tower alone: llava build it first)')
     .requiredOption('--world <dir>', 'world directory (llava world generate)')
     .option('--layer <n>', "hidden state probed, 0 = embeddings (default: the one LLaVA's projector reads)")
-    .option('--train-images <n>', 'train-split images the classifiers are fitted on', '1500')
-    .option('--test-images <n>', 'test-split images they are scored on', '500')
+    .option('--train-images <n>', 'train-split images the classifiers are fitted on', String(PROBE_DEFAULTS.trainImages))
+    .option('--test-images <n>', 'test-split images they are scored on', String(PROBE_DEFAULTS.testImages))
     .option('--json', 'also print the report as one JSON object (last line)')
     .action(async (f: { model: string; world: string; layer?: string; trainImages: string; testImages: string; json?: boolean }) => {
       const r = await probeVisionTower({

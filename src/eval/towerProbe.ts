@@ -58,7 +58,8 @@ interface ProbedObject {
   readonly labels: { readonly [L in ProbeLabel]: string };
 }
 
-const DEFAULTS = { trainImages: 1500, testImages: 500, ridge: 1e-3 };
+/** Images fitted on and scored on, and the ridge strength, when the options leave them out. */
+export const PROBE_DEFAULTS = { trainImages: 1500, testImages: 500, ridge: 1e-3 } as const;
 const BATCH = 32;
 
 /** Probes the model's vision tower on the world's objects. */
@@ -67,14 +68,14 @@ export async function probeVisionTower(o: TowerProbeOptions): Promise<TowerProbe
   const layer = o.layer ?? featureLayerIndex(config);
   if (!Number.isInteger(layer) || layer < 0 || layer > config.vision.numLayers) throw new Error(`--layer must be one of 0..${config.vision.numLayers} (the tower's hidden states), got ${layer}`);
   const processor = loadImageProcessorConfig(join(o.modelDir, 'preprocessor_config.json'));
-  const train = worldSplit(o.worldDir, 'train', o.trainImages ?? DEFAULTS.trainImages);
-  const test = worldSplit(o.worldDir, 'test', o.testImages ?? DEFAULTS.testImages);
+  const train = worldSplit(o.worldDir, 'train', o.trainImages ?? PROBE_DEFAULTS.trainImages);
+  const test = worldSplit(o.worldDir, 'test', o.testImages ?? PROBE_DEFAULTS.testImages);
   const total = train.length + test.length;
   const progress = (done: number) => o.onProgress?.(done, total);
   const trainObjects = await pooledObjects(model, layer, processor, o.worldDir, train, progress);
   const testObjects = await pooledObjects(model, layer, processor, o.worldDir, test, (d) => progress(train.length + d));
   if (trainObjects.length === 0 || testObjects.length === 0) throw new Error(`${o.worldDir}: the probe needs objects in both the train and the test split`);
-  const ridge = o.ridge ?? DEFAULTS.ridge;
+  const ridge = o.ridge ?? PROBE_DEFAULTS.ridge;
   const scored = Object.fromEntries(PROBE_LABELS.map((l) => [l, scoreLabel(trainObjects, testObjects, l, ridge)])) as { [L in ProbeLabel]: ScoredLabel };
   const labels = Object.fromEntries(PROBE_LABELS.map((l) => [l, scored[l].score])) as TowerProbeReport['labels'];
   return { modelDir: o.modelDir, layer, trainObjects: trainObjects.length, testObjects: testObjects.length, labels, shapeBySize: shapeBySize(testObjects, scored.shape) };
