@@ -71,16 +71,17 @@ function isFiniteNumber(x: unknown): x is number {
   return typeof x === 'number' && Number.isFinite(x);
 }
 
+function checkRate(x: unknown, path: string): void {
+  if (!isFiniteNumber(x) || x < 0 || x > 1) throw new Error(`${path} must be a number between 0 and 1`);
+}
+
 function checkTypes(x: unknown, path: string): void {
   if (!isRecord(x)) throw new Error(`${path} must be an object`);
   for (const type of DEMO_REPORT_TYPES) {
     const row = x[type];
     const at = `${path}.${type}`;
     if (!isRecord(row)) throw new Error(`${at} must be an object`);
-    for (const field of RATE_FIELDS) {
-      const v = row[field];
-      if (!isFiniteNumber(v) || v < 0 || v > 1) throw new Error(`${at}.${field} must be a number between 0 and 1`);
-    }
+    for (const field of RATE_FIELDS) checkRate(row[field], `${at}.${field}`);
     if (!isFiniteNumber(row.n) || !Number.isInteger(row.n) || row.n < 0) throw new Error(`${at}.n must be a non-negative integer`);
   }
 }
@@ -108,10 +109,6 @@ function checkAblations(x: unknown): void {
  * Throws an Error naming the first bad field, e.g. `types.color.blind must be a number between 0 and 1`.
  * Keys it does not know are left alone.
  */
-function checkRate(x: unknown, path: string): void {
-  if (!isFiniteNumber(x) || x < 0 || x > 1) throw new Error(`${path} must be a number between 0 and 1`);
-}
-
 function checkTower(x: unknown): void {
   if (!isRecord(x) || !isFiniteNumber(x.layer) || !isRecord(x.labels) || !isRecord(x.shapeBySize)) throw new Error('tower must be an object with layer, labels and shapeBySize');
   for (const [label, score] of Object.entries(x.labels)) {

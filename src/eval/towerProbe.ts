@@ -5,7 +5,7 @@
 // alone, before any projector or language model can help or hide it.
 import { join } from 'node:path';
 import { loadLlava } from '../model/checkpoint.js';
-import { featureLayerIndex } from '../model/config.js';
+import { featureLayerIndex, patchesPerSide } from '../model/config.js';
 import type { LlavaModel } from '../model/llava.js';
 import { readImageRecords } from '../datagen/inputs.js';
 import type { ImageRecord } from '../datagen/types.js';
@@ -100,16 +100,18 @@ function worldSplit(worldDir: string, split: 'train' | 'test', limit: number): I
 
 /** Every object of the records as the mean of its box's patch tokens at hidden state `layer`. */
 async function pooledObjects(model: LlavaModel, layer: number, processor: ImageProcessorConfig, worldDir: string, records: readonly ImageRecord[], progress: (done: number) => void): Promise<ProbedObject[]> {
-  const grid = model.config.vision.imageSize / model.config.vision.patchSize;
+  const grid = patchesPerSide(model.config.vision);
   const C = model.config.vision.hiddenSize;
   const S = grid * grid + 1;
   const out: ProbedObject[] = [];
   for (let start = 0; start < records.length; start += BATCH) {
     const batch = records.slice(start, start + BATCH);
     const pixels = stackPixelValues(await Promise.all(batch.map((r) => preprocessImage(join(worldDir, r.image), processor))));
-    const hidden = model.vision.hiddenState(tensor(pixels.data, pixels.shape), layer);
+    const input = tensor(pixels.data, pixels.shape);
+    const hidden = model.vision.hiddenState(input, layer);
     const h = hidden.toArray() as Float32Array;
     hidden.dispose();
+    input.dispose();
     batch.forEach((r, image) => {
       for (const inst of r.instances) {
         const patches = patchesInBox(inst.bbox, grid);
