@@ -291,7 +291,7 @@ function registerWorld(evalCmd: Command): void {
 function registerProbe(evalCmd: Command): void {
   evalCmd
     .command('probe')
-    .description("linear probes of a model's vision tower on the world: each object's box pooled from the patch tokens, ridge classifiers for shape, colour and size fitted on the train split, scored on the test split")
+    .description("linear probes of a model's vision tower on the world: each object's box pooled from the patch tokens, ridge classifiers for shape, colour, size and position (which third across and down) fitted on the train split, scored on the test split")
     .requiredOption('--model <dir>', 'llava-hf model directory (a CLIP tower alone: llava build it first)')
     .requiredOption('--world <dir>', 'world directory (llava world generate)')
     .option('--layer <n>', "hidden state probed, 0 = embeddings (default: the one LLaVA's projector reads)")

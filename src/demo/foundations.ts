@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { readImageRecords } from '../datagen/inputs.js';
 import { trainBpeTokenizer, writeTrainedTokenizer, type TrainedTokenizer } from '../data/tokenizerTrain.js';
 import { LlavaTokenizer } from '../data/tokenizer.js';
+import { regionOf } from '../world/spatial.js';
 import { trainClip, type ClipTrainResult, type ContrastiveStepMetrics, type ImageRegion } from '../train/contrastive.js';
 import type { ImageRecord } from '../datagen/types.js';
 import { pretrainLanguageModel, type PretrainStep, type TextPretrainResult } from '../train/textPretrain.js';
@@ -49,9 +50,20 @@ interface StageZeroOptions<M> {
   readonly onStep?: (m: M) => void;
 }
 
-/** Each image's objects as regions named by colour and shape ("red circle"). */
+/**
+ * A boxed object's phrase for the region term: colour, shape and, where its box centre clearly lies
+ * in one, the image region captions name ("red circle in the top left corner"; "red circle" near a
+ * boundary). The region words make the pooled patch tokens tell where an object is, not only what it
+ * is: without them the tower's last layers dropped position (probe: column 47.7% against 81.3% at the
+ * embeddings, majority 41%; with them 94%).
+ */
+export function regionPhrase(instance: Pick<ImageRecord['instances'][number], 'bbox' | 'category' | 'attributes'>): string {
+  const [x0, y0, x1, y1] = instance.bbox;
+  return [instance.attributes?.color, instance.category, regionOf({ box: { x0, y0, x1, y1 } })].filter(Boolean).join(' ');
+}
+
 function worldRegions(worldDir: string, records: readonly ImageRecord[]): Map<string, ImageRegion[]> {
-  return new Map(records.map((r) => [join(worldDir, r.image), r.instances.map((i) => ({ box: i.bbox, phrase: [i.attributes?.color, i.category].filter(Boolean).join(' ') }))]));
+  return new Map(records.map((r) => [join(worldDir, r.image), r.instances.map((i) => ({ box: i.bbox, phrase: regionPhrase(i) }))]));
 }
 
 /** The hidden state LLaVA's projector reads (vision_feature_layer -2): the region term shapes it. */

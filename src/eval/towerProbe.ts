@@ -1,7 +1,8 @@
 // `llava eval probe`: how much of what the world's objects are a vision tower's patch tokens
 // hold, read linearly. Each object's feature is the mean of the patch tokens inside its box (the
 // hidden state LLaVA's projector reads); a ridge least-squares classifier per label (shape, colour,
-// size) is fitted on train-split objects and scored on test-split objects. It measures the tower
+// size, and the third of the image across and down the object lies in) is fitted on train-split
+// objects and scored on test-split objects. It measures the tower
 // alone, before any projector or language model can help or hide it.
 import { join } from 'node:path';
 import { loadLlava } from '../model/checkpoint.js';
@@ -13,8 +14,12 @@ import { loadImageProcessorConfig, preprocessImage, stackPixelValues, type Image
 import { patchesInBox } from '../train/contrastive.js';
 import { tensor } from '../tensor/index.js';
 
-/** The object labels probed: the category and the world's two attributes. */
-export const PROBE_LABELS = ['shape', 'color', 'size'] as const;
+/**
+ * The object labels probed: the category, the world's two attributes, and where the object lies
+ * (the third of the image its box centre falls in, across and down), which relative-position
+ * questions need.
+ */
+export const PROBE_LABELS = ['shape', 'color', 'size', 'column', 'row'] as const;
 export type ProbeLabel = (typeof PROBE_LABELS)[number];
 
 export interface TowerProbeOptions {
@@ -117,12 +122,22 @@ async function pooledObjects(model: LlavaModel, layer: number, processor: ImageP
         const patches = patchesInBox(inst.bbox, grid);
         const feature = new Float32Array(C);
         for (const t of patches) for (let c = 0; c < C; c++) feature[c] += h[(image * S + t) * C + c]! / patches.length;
-        out.push({ feature, labels: { shape: inst.category, color: inst.attributes?.color ?? '?', size: inst.attributes?.size ?? '?' } });
+        const [x0, y0, x1, y1] = inst.bbox;
+        const labels = { shape: inst.category, color: inst.attributes?.color ?? '?', size: inst.attributes?.size ?? '?', column: third((x0 + x1) / 2, COLUMNS), row: third((y0 + y1) / 2, ROWS) };
+        out.push({ feature, labels });
       }
     });
     progress(start + batch.length);
   }
   return out;
+}
+
+const COLUMNS = ['left', 'middle', 'right'] as const;
+const ROWS = ['top', 'middle', 'bottom'] as const;
+
+/** The name of the third of [0, 1] that `v` falls in. */
+function third(v: number, names: readonly [string, string, string]): string {
+  return names[Math.min(2, Math.max(0, Math.floor(v * 3)))]!;
 }
 
 /** A label's score with the class index predicted for each test object. */

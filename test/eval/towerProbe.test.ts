@@ -34,7 +34,7 @@ test('fitRidgeClassifier separates three clusters it was not fitted on, and only
   assert.ok(lucky < 50, `${lucky} of 90 random labels guessed`);
 });
 
-test('eval probe on a generated world: every object probed, colour read from a random tower, bad layers named', async (t) => {
+test('eval probe on a generated world: every object probed, colour read from a random tower, position from its embeddings, bad layers named', async (t) => {
   const dir = tempDir(t);
   const model = join(dir, 'world-small');
   await writeRunnableWorldSmall(model);
@@ -50,5 +50,13 @@ test('eval probe on a generated world: every object probed, colour read from a r
   assert.equal(confused, r.testObjects);
   // Random patch features still carry the pixels' colour linearly.
   assert.ok(r.labels.color.accuracy > 2 * r.labels.color.majority, `colour ${r.labels.color.accuracy} vs majority ${r.labels.color.majority}`);
+  assert.deepEqual(r.labels.column.classes, ['left', 'middle', 'right']);
+  assert.deepEqual(r.labels.row.classes, ['bottom', 'middle', 'top']);
+  // At the embeddings each patch holds its position embedding: pooled over a box they tell where it is.
+  const embeddings = await probeVisionTower({ modelDir: model, worldDir: world, layer: 0, trainImages: 100, testImages: 100 });
+  for (const l of ['column', 'row'] as const) {
+    const s = embeddings.labels[l];
+    assert.ok(s.accuracy > s.majority + 0.15, `${l} ${s.accuracy} vs majority ${s.majority} at the embeddings`);
+  }
   await assert.rejects(probeVisionTower({ modelDir: model, worldDir: world, layer: 5 }), /--layer must be one of 0\.\.4/);
 });
