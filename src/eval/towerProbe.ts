@@ -2,8 +2,8 @@
 // hold, read linearly. Each object's feature is the mean of the patch tokens inside its box (the
 // hidden state LLaVA's projector reads); a ridge least-squares classifier per label (shape, colour,
 // size, and the third of the image across and down the object lies in) is fitted on train-split
-// objects and scored on test-split objects. It measures the tower
-// alone, before any projector or language model can help or hide it.
+// objects and scored on test-split objects. It measures the tower alone, before any projector or
+// language model can help or hide it.
 import { join } from 'node:path';
 import { loadLlava } from '../model/checkpoint.js';
 import { featureLayerIndex, patchesPerSide } from '../model/config.js';
