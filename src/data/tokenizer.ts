@@ -80,6 +80,33 @@ export function withImageToken(json: Json, source: string, imageToken: string, h
   return { ...json, added_tokens: [...added, ...extra] };
 }
 
+/** Escapes a string for use inside a regular expression. */
+function regexLiteral(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * A Metaspace pre-tokenizer with `split: true` (what HF's BPE trainer writes) splits the text into
+ * words before each replacement character in HF's Rust tokenizers, but @huggingface/tokenizers
+ * ignores the flag and hands BPE the whole text as one word: the same ids (a BPE trained on split
+ * words has no merge across a word start), but merges run over the whole string and the per-word
+ * cache never hits. Spelled here as Metaspace then a Split that keeps each replacement character with
+ * the word after it (HF's MergedWithNext), the split happens in the package too.
+ */
+function splittingPreTokenizer(pre: unknown): unknown {
+  if (pre === null || typeof pre !== 'object') return pre;
+  const p = pre as Json;
+  if (p.type === 'Sequence' && Array.isArray(p.pretokenizers)) return { ...p, pretokenizers: p.pretokenizers.map(splittingPreTokenizer) };
+  if (p.type !== 'Metaspace' || p.split !== true) return pre;
+  const r = regexLiteral(typeof p.replacement === 'string' ? p.replacement : '\u2581');
+  return { type: 'Sequence', pretokenizers: [{ ...p, split: false }, { type: 'Split', pattern: { Regex: `${r}(?:(?!${r})[\\s\\S])*|(?:(?!${r})[\\s\\S])+` }, behavior: 'MergedWithNext', invert: true }] };
+}
+
+/** The tokenizer.json the package is given: the image tokens added and Metaspace's split made explicit. */
+function forPackage(json: Json): Json {
+  return json.pre_tokenizer === undefined ? json : { ...json, pre_tokenizer: splittingPreTokenizer(json.pre_tokenizer) };
+}
+
 function readJson(path: string): Json {
   if (!existsSync(path)) throw new TokenizerError(`${path}: file not found`);
   try {
@@ -119,7 +146,7 @@ export class LlavaTokenizer {
     const finalJson = options.addImageToken === false ? json : withImageToken(json, source, this.imageToken, padName !== undefined);
     try {
       // clean_up_tokenization_spaces defaults off, as in LLaMA's config and transformers 5.
-      this.inner = new Tokenizer(finalJson, { ...config, clean_up_tokenization_spaces: config.clean_up_tokenization_spaces === true });
+      this.inner = new Tokenizer(forPackage(finalJson), { ...config, clean_up_tokenization_spaces: config.clean_up_tokenization_spaces === true });
     } catch (e) {
       throw new TokenizerError(`${source}: cannot build tokenizer (${(e as Error).message})`);
     }

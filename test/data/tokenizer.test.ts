@@ -64,6 +64,30 @@ test('tiny tokenizer: BPE merges, byte fallback for unknown characters, BOS', ()
   assert.equal(tok.decode(tok.encode('hi the z é'), { skipSpecialTokens: true }), 'hi the z é');
 });
 
+/** A Metaspace tokenizer whose first merge crosses a word start ("a" + "▁"), as no trained-with-split BPE has. */
+function metaspaceJson(split: boolean): Record<string, unknown> {
+  const vocab = { '<unk>': 0, '▁': 1, a: 2, '▁a': 3, 'a▁': 4 };
+  return {
+    version: '1.0',
+    added_tokens: [{ id: 0, content: '<unk>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
+    normalizer: null,
+    pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split },
+    post_processor: null,
+    decoder: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split },
+    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: false, vocab, merges: ['a ▁', '▁ a'] },
+  };
+}
+
+test('Metaspace with split: true splits before each word as HF tokenizers does; split: false merges across words', () => {
+  // Split: "▁a" and "▁a" are separate words, so the cross-word merge "a ▁" can never apply.
+  const split = LlavaTokenizer.fromJson(metaspaceJson(true), {}, 'split', { addImageToken: false });
+  assert.deepEqual(split.encode('a a', { addSpecialTokens: false }), [3, 3]);
+  assert.deepEqual(split.encode('a  a', { addSpecialTokens: false }), [3, 1, 3]);
+  assert.equal(split.decode([3, 1, 3]), 'a  a');
+  const whole = LlavaTokenizer.fromJson(metaspaceJson(false), {}, 'whole', { addImageToken: false });
+  assert.deepEqual(whole.encode('a a', { addSpecialTokens: false }), [1, 4, 2]);
+});
+
 test('image and pad tokens are appended after the vocabulary when absent', () => {
   const tok = LlavaTokenizer.fromJson(tinyTokenizerJson(), {}, 'tiny');
   assert.equal(tok.imageTokenId, TINY_VOCAB);
