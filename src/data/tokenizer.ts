@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { DEFAULT_IMAGE_TOKEN, DEFAULT_PAD_TOKEN } from './constants.js';
+import { escapeRegExp } from '../util/regex.js';
 
 /** Thrown for missing or malformed tokenizer files; the message names the file and field. */
 export class TokenizerError extends Error {
@@ -80,11 +81,6 @@ export function withImageToken(json: Json, source: string, imageToken: string, h
   return { ...json, added_tokens: [...added, ...extra] };
 }
 
-/** Escapes a string for use inside a regular expression. */
-function regexLiteral(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 /**
  * A Metaspace pre-tokenizer with `split: true` (what HF's BPE trainer writes) splits the text into
  * words before each replacement character in HF's Rust tokenizers, but @huggingface/tokenizers
@@ -98,7 +94,7 @@ function splittingPreTokenizer(pre: unknown): unknown {
   const p = pre as Json;
   if (p.type === 'Sequence' && Array.isArray(p.pretokenizers)) return { ...p, pretokenizers: p.pretokenizers.map(splittingPreTokenizer) };
   if (p.type !== 'Metaspace' || p.split !== true) return pre;
-  const r = regexLiteral(typeof p.replacement === 'string' ? p.replacement : '\u2581');
+  const r = escapeRegExp(typeof p.replacement === 'string' ? p.replacement : '\u2581');
   return { type: 'Sequence', pretokenizers: [{ ...p, split: false }, { type: 'Split', pattern: { Regex: `${r}(?:(?!${r})[\\s\\S])*|(?:(?!${r})[\\s\\S])+` }, behavior: 'MergedWithNext', invert: true }] };
 }
 

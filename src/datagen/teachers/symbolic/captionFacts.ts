@@ -5,6 +5,7 @@ import { NUMBER_WORDS } from '../../../world/vocabulary.js';
 import type { Knowledge } from './knowledge.js';
 import { pluralize } from './language.js';
 import { splitName } from './scene.js';
+import { escapeRegExp } from '../../../util/regex.js';
 
 /** What the captions say about one object name or category. */
 export interface Mention {
@@ -39,10 +40,6 @@ const RELATION_WORDS: Readonly<Record<string, Relation>> = {
   above: 'above',
   below: 'below',
 };
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 function countOfWord(word: string | undefined): number | undefined {
   if (word === undefined) return undefined;
