@@ -14,6 +14,7 @@ import type { Backend, MatmulParams, Ptr } from '../src/backend/types.js';
 import { dtypeBytes, type DType } from '../src/tensor/dtype.js';
 import { Rng } from '../src/tensor/random.js';
 import { cast, interleaveQ4_0, quantizeWeight, tensor } from '../src/tensor/index.js';
+import { median } from '../src/bench/median.js';
 
 /** Weight shapes (n, k) of a LLaMA-7B layer: attention projections and the MLP's up/gate. */
 const SHAPES: readonly (readonly [number, number])[] = [
@@ -58,10 +59,6 @@ function weightBytes(n: number, k: number, dtype: (typeof DTYPES)[number]): Uint
   return bytes;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
 
 /** Milliseconds of one call C (m, n) = A (m, k) W^T with W at `b` (A and C preallocated). */
 function timeCall(m: number, n: number, k: number, dtype: DType, a: Ptr, b: Ptr, c: Ptr): number {

@@ -6,6 +6,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { describeWorld } from '../src/world/world.js';
 import { trainBpeTokenizer } from '../src/data/tokenizerTrain.js';
 import { LlavaTokenizer } from '../src/data/tokenizer.js';
+import { median } from '../src/bench/median.js';
 
 const SCENES = Number(process.env.TOKENIZER_BENCH_SCENES ?? 2000);
 const ROUNDS = 5;
@@ -14,10 +15,6 @@ function emit(record: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(record) + '\n');
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
 
 /** Milliseconds to encode every text, and every text's ids. */
 function timeEncode(encode: (t: string) => number[], texts: readonly string[]): { ms: number; ids: number[][] } {

@@ -9,6 +9,7 @@ import { backward } from '../autograd/backward.js';
 import { withBackend } from '../backend/index.js';
 import { TransformerBlock } from '../model/gpt.js';
 import { runSgemmBaseline } from './baseline.js';
+import { median } from './median.js';
 
 export interface KernelBenchOptions {
   /** Force the built-in GEMM instead of OpenBLAS. */
@@ -54,10 +55,6 @@ export function blockGemmFlops(): number {
   return flops;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 function time(fn: () => void, repeats: number, warmup = 2): number {
   for (let i = 0; i < warmup; i++) fn();

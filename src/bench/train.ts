@@ -29,6 +29,7 @@ import { loadWorld } from '../world/annotations.js';
 import { STAGES } from '../train/stages.js';
 import { TRAIN_DEFAULTS, train } from '../train/trainer.js';
 import { readMetrics } from '../train/metrics.js';
+import { median } from './median.js';
 
 /** One line of the bench's JSON output. */
 export type TrainBenchLine = Record<string, unknown>;
@@ -51,10 +52,6 @@ export function recordGemms(backend: Backend, fn: () => void): GemmShape[] {
   return [...counts.values()];
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 function ms(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e6;
