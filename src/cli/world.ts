@@ -24,6 +24,14 @@ function integer(name: string): (value: string) => number {
   };
 }
 
+function probability(name: string): (value: string) => number {
+  return (value) => {
+    const x = Number(value);
+    if (value.trim() === '' || !(x >= 0 && x <= 1)) throw new Error(`${name} must be a number from 0 to 1, got "${value}"`);
+    return x;
+  };
+}
+
 const SPLITS: readonly SheetOptions['split'][] = ['train', 'val', 'test', 'all'];
 
 function splitName(value: string): SheetOptions['split'] {
@@ -97,10 +105,11 @@ export function register(program: Command): void {
     .option('--turns <n>', 'questions per conversation', integer('--turns'), DEFAULT_VQA_OPTIONS.turnsPerEntry)
     .option('--draws <n>', 'independent draws of the set (draw k: seed + k)', integer('--draws'), DEFAULT_VQA_OPTIONS.draws)
     .option('--seed <k>', 'question sampling seed', integer('--seed'), DEFAULT_VQA_OPTIONS.seed)
+    .option('--word-noise <p>', 'share of questions given a made-up word or lose a filler word, so wording matters less', probability('--word-noise'), 0)
     .option('--attach-to <file.json>', 'instead, add --attach-turns of its questions to each conversation of this LLaVA JSON about a world image (opening every other one, ending the rest)')
     .option('--attach-turns <n>', 'questions added to each conversation with --attach-to', integer('--attach-turns'), 4)
-    .action((opts: { in: string; out: string; perType: number; turns: number; draws: number; seed: number; attachTo?: string; attachTurns: number }) => {
-      const entries = worldVqaEntries(loadWorld(opts.in), { perType: opts.perType, turnsPerEntry: opts.turns, draws: opts.draws, seed: opts.seed });
+    .action((opts: { in: string; out: string; perType: number; turns: number; draws: number; seed: number; wordNoise: number; attachTo?: string; attachTurns: number }) => {
+      const entries = worldVqaEntries(loadWorld(opts.in), { perType: opts.perType, turnsPerEntry: opts.turns, draws: opts.draws, wordNoise: opts.wordNoise, seed: opts.seed });
       const turns = entries.reduce((n, e) => n + e.conversations.length / 2, 0);
       if (opts.attachTo === undefined) {
         writeFileAtomicMkdir(opts.out, JSON.stringify(entries) + '\n');

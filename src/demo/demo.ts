@@ -74,11 +74,12 @@ function stage2Data(o: Pick<DemoOptions, 'out' | 'profile'>): string {
 }
 
 /** The short-answer part of the data step as commands, if the profile has one. */
-function vqaCommand(p: DemoProfile, P: ReturnType<typeof demoPaths>): string {
+function vqaCommand(p: DemoProfile, P: ReturnType<typeof demoPaths>, seed: number): string {
   if (p.vqaPerType === 0) return '';
-  const vqa = ` && llava world vqa --in ${P.world} --out ${P.vqa} --per-type ${p.vqaPerType}`;
+  const drawn = `--per-type ${p.vqaPerType} --seed ${seed}${p.vqaWordNoise > 0 ? ` --word-noise ${p.vqaWordNoise}` : ''}`;
+  const vqa = ` && llava world vqa --in ${P.world} --out ${P.vqa} ${drawn}`;
   if (p.vqaAttachTurns === 0) return `${vqa}   # stage 2 trains on ${P.stage2Mix}: instruct.json + vqa.json`;
-  return `${vqa} && llava world vqa --in ${P.world} --out ${P.stage2Mix} --per-type ${p.vqaPerType} --attach-to ${P.instruct} --attach-turns ${p.vqaAttachTurns}`;
+  return `${vqa} && llava world vqa --in ${P.world} --out ${P.stage2Mix} ${drawn} --attach-to ${P.instruct} --attach-turns ${p.vqaAttachTurns}`;
 }
 
 /** Paths of a run. */
@@ -162,7 +163,7 @@ function demoSteps(o: DemoOptions): Step[] {
   const p = o.profile;
   const steps: Step[] = [
     { name: 'world', command: `llava world generate --n ${p.worldImages} --size ${p.imageSize} --seed ${o.seed} --out ${P.world} && llava world bench --in ${P.world} --per-type ${p.benchPerType}`, run: () => worldStep(o) },
-    { name: 'data', command: `llava data generate --input ${P.world} --format world --teacher symbolic && llava data export && llava data pretrain-pairs${vqaCommand(p, P)}`, run: () => dataStep(o) },
+    { name: 'data', command: `llava data generate --input ${P.world} --format world --teacher symbolic && llava data export && llava data pretrain-pairs${vqaCommand(p, P, o.seed)}`, run: () => dataStep(o) },
     { name: 'tokenizer', command: `llava pretrain tokenizer --world ${P.world} --instruct ${P.instruct} --out ${P.tokenizer}`, run: () => tokenizerStep(o) },
     { name: 'clip', command: `llava pretrain clip --world ${P.world} --tokenizer ${P.tokenizer} --out ${P.clip} --profile ${p.name} --seed ${o.seed}   # stage 0a: ${p.clip.steps} steps of ${p.clip.batchSize} pairs`, run: () => clipStep(o) },
     { name: 'lm', command: `llava pretrain lm --world ${P.world} --instruct ${P.instruct} --tokenizer ${P.tokenizer} --out ${P.llama} --profile ${p.name} --seed ${o.seed}   # stage 0b: ${p.lm.steps} steps of ${p.lm.batchSize}x${p.lm.seqLen} tokens`, run: () => lmStep(o) },
@@ -246,7 +247,7 @@ async function dataStep(o: DemoOptions): Promise<string> {
   exportRun(run, join(tmp, 'instruct.json'));
   const pairs = pretrainPairs(records, prompts, o.seed);
   writeFileAtomic(join(tmp, 'pretrain.json'), JSON.stringify(pairs.entries) + '\n');
-  const vqa = o.profile.vqaPerType > 0 ? worldVqaEntries(loadWorld(P.world), { ...DEFAULT_VQA_OPTIONS, perType: o.profile.vqaPerType, seed: o.seed }) : [];
+  const vqa = o.profile.vqaPerType > 0 ? worldVqaEntries(loadWorld(P.world), { ...DEFAULT_VQA_OPTIONS, perType: o.profile.vqaPerType, wordNoise: o.profile.vqaWordNoise, seed: o.seed }) : [];
   if (vqa.length > 0) {
     writeFileAtomic(join(tmp, 'vqa.json'), JSON.stringify(vqa) + '\n');
     const instruct = JSON.parse(readFileSync(join(tmp, 'instruct.json'), 'utf8')) as LlavaEntry[];

@@ -6,12 +6,14 @@ import type { LlavaEntry } from '../datagen/export.js';
 import { IMAGE_PLACEHOLDER, withoutImagePlaceholder } from '../datagen/types.js';
 import type { LoadedWorld } from './annotations.js';
 import { generateTrainingQuestions, type BenchQuestion } from './benchmark.js';
+import { questionNoise } from './questionNoise.js';
 import { shuffled } from './sampling.js';
 import { COLORS, SHAPES, SHAPE_PLURAL } from './vocabulary.js';
 import { Rng } from '../tensor/random.js';
 import { groupBy } from '../util/groupBy.js';
 
 const VQA_ORDER_STREAM = 0x5a0d;
+const VQA_NOISE_STREAM = 0x6e01;
 
 /** Options of worldVqaEntries. */
 export interface WorldVqaOptions {
@@ -21,6 +23,8 @@ export interface WorldVqaOptions {
   readonly turnsPerEntry: number;
   /** Independent draws of the whole set (draw k uses seed + k: other wordings, negatives and order); default 1. */
   readonly draws?: number;
+  /** Share of questions given word noise (questionNoise.ts: a made-up word inserted or a filler word deleted); default 0. */
+  readonly wordNoise?: number;
   readonly seed: number;
 }
 
@@ -59,19 +63,20 @@ export function worldVqaEntries(world: Pick<LoadedWorld, 'images' | 'splits'>, o
   if (!Number.isInteger(o.turnsPerEntry) || o.turnsPerEntry < 1) throw new Error(`turns per entry must be a positive integer, got ${o.turnsPerEntry}`);
   const draws = o.draws ?? 1;
   if (!Number.isInteger(draws) || draws < 1) throw new Error(`draws must be a positive integer, got ${draws}`);
-  const entries = Array.from({ length: draws }, (_, k) => oneDraw(world, o.perType, o.turnsPerEntry, o.seed + k)).flat();
+  const entries = Array.from({ length: draws }, (_, k) => oneDraw(world, o.perType, o.turnsPerEntry, o.seed + k, o.wordNoise ?? 0)).flat();
   return entries.map((e, i) => ({ id: `vqa-${i + 1}`, ...e }));
 }
 
-function oneDraw(world: Pick<LoadedWorld, 'images' | 'splits'>, perType: number, turnsPerEntry: number, seed: number): Omit<LlavaEntry, 'id'>[] {
+function oneDraw(world: Pick<LoadedWorld, 'images' | 'splits'>, perType: number, turnsPerEntry: number, seed: number, wordNoise: number): Omit<LlavaEntry, 'id'>[] {
   const byImage = groupBy(generateTrainingQuestions(world, { perType, seed }), (q) => q.image);
   const rng = new Rng((seed ^ VQA_ORDER_STREAM) >>> 0);
+  const noise = questionNoise(wordNoise, seed ^ VQA_NOISE_STREAM);
   const entries: Omit<LlavaEntry, 'id'>[] = [];
   for (const [image, drawn] of byImage) {
     const questions = shuffled(rng, balancedExistence([...new Map(drawn.map((q) => [sameQuestion(q), q])).values()]));
     for (let start = 0; start < questions.length; start += turnsPerEntry) {
       const turns = questions.slice(start, start + turnsPerEntry).flatMap((q, i) => [
-        { from: 'human' as const, value: i === 0 ? `${IMAGE_PLACEHOLDER}\n${q.question}` : q.question },
+        { from: 'human' as const, value: i === 0 ? `${IMAGE_PLACEHOLDER}\n${noise(q.question)}` : noise(q.question) },
         { from: 'gpt' as const, value: shortAnswer(q) },
       ]);
       entries.push({ image, conversations: turns });

@@ -62,6 +62,16 @@ test('generate, sheet, bench and score through the CLI', async () => {
     const trainImages = new Set((JSON.parse(readFileSync(join(world, 'splits.json'), 'utf8')) as { train: number[] }).train.map((id) => `images/${String(id).padStart(6, '0')}.png`));
     assert.ok(entries.length > 0 && entries.every((e) => trainImages.has(e.image) && e.conversations.length <= 8 && e.conversations[0]!.value.startsWith('<image>\n')));
 
+    // With word noise the same answers come with some questions reworded; a rate outside 0..1 is refused.
+    const noisyFile = join(dir, 'noisy.json');
+    await run(['world', 'vqa', '--in', world, '--out', noisyFile, '--per-type', '50', '--turns', '4', '--word-noise', '0.5']);
+    const noisy = JSON.parse(readFileSync(noisyFile, 'utf8')) as typeof entries;
+    const turns = (list: typeof entries, from: string) => list.flatMap((e) => e.conversations.filter((t) => t.from === from).map((t) => t.value));
+    assert.deepEqual(turns(noisy, 'gpt'), turns(entries, 'gpt'));
+    const reworded = turns(noisy, 'human').filter((q, i) => q !== turns(entries, 'human')[i]).length;
+    assert.ok(reworded > 0.3 * turns(entries, 'human').length && reworded < 0.7 * turns(entries, 'human').length, `${reworded} reworded`);
+    await assert.rejects(run(['world', 'vqa', '--in', world, '--out', noisyFile, '--word-noise', '2']), /--word-noise must be a number from 0 to 1, got "2"/);
+
     // Attached to instruction data: each conversation about a train image gains two questions; a bad record stops it.
     const instruct = join(dir, 'instruct.json');
     const first = entries[0]!.image;
