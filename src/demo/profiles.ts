@@ -59,8 +59,9 @@ export interface DemoProfile {
   readonly vqaAttachTurns: number;
   /**
    * Share of the short-answer questions given word noise (`llava world vqa --word-noise`: a made-up word inserted or
-   * a filler word deleted). At 0.3 the default's existence held-out phrasings came within 2.4 / 2.5 / 7.2 points of
+   * a filler word deleted). At 0.3 the default's existence held-out phrasings came within 3.1 / 3.8 / 3.3 points of
    * the seen ones (11.0 / 7.4 / 17.3 without): "Do you spot ... anywhere" was answered "no" for its unknown words.
+   * Over seeds 0-2, 12 / 10 / 8 gates against 10 / 9 / 6 (README, "What it learns today").
    */
   readonly vqaWordNoise: number;
   /** World-bench questions per type on the test split. */
