@@ -59,7 +59,6 @@ function weightBytes(n: number, k: number, dtype: (typeof DTYPES)[number]): Uint
   return bytes;
 }
 
-
 /** Milliseconds of one call C (m, n) = A (m, k) W^T with W at `b` (A and C preallocated). */
 function timeCall(m: number, n: number, k: number, dtype: DType, a: Ptr, b: Ptr, c: Ptr): number {
   const p: MatmulParams = {

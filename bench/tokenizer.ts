@@ -15,7 +15,6 @@ function emit(record: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(record) + '\n');
 }
 
-
 /** Milliseconds to encode every text, and every text's ids. */
 function timeEncode(encode: (t: string) => number[], texts: readonly string[]): { ms: number; ids: number[][] } {
   const t = performance.now();

@@ -55,7 +55,6 @@ export function blockGemmFlops(): number {
   return flops;
 }
 
-
 function time(fn: () => void, repeats: number, warmup = 2): number {
   for (let i = 0; i < warmup; i++) fn();
   const ms: number[] = [];

@@ -52,7 +52,6 @@ export function recordGemms(backend: Backend, fn: () => void): GemmShape[] {
   return [...counts.values()];
 }
 
-
 function ms(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }

@@ -3,9 +3,9 @@
 // model learns to answer what a question names rather than the exact sentences it was taught; the
 // words that carry the question (object names, relations, directions) are never touched.
 import { Rng } from '../tensor/random.js';
-import { COLORS, SHAPES, SHAPE_PLURAL } from './vocabulary.js';
+import { NAME_WORDS } from './vocabulary.js';
 
-const KEY_WORDS = new Set<string>([...COLORS, ...SHAPES, ...Object.values(SHAPE_PLURAL), 'left', 'right', 'above', 'below', 'up', 'down', 'further', 'or', 'how', 'many']);
+const KEY_WORDS = new Set<string>([...NAME_WORDS, 'left', 'right', 'above', 'below', 'up', 'down', 'further', 'or', 'how', 'many']);
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
 
 /** A made-up word of 3 to 7 letters: to the model, an unknown word. */

@@ -43,6 +43,9 @@ export const SHAPE_PLURAL: { readonly [S in Shape]: string } = {
   hexagon: 'hexagons',
 };
 
+/** Every word that names an object: the colours, the shapes and their plurals. */
+export const NAME_WORDS: ReadonlySet<string> = new Set<string>([...COLORS, ...SHAPES, ...Object.values(SHAPE_PLURAL)]);
+
 /** A background: a named muted tone, drawn as a gradient towards a slightly shifted tone. */
 export interface BackgroundTone {
   readonly name: string;

@@ -8,7 +8,7 @@ import type { LoadedWorld } from './annotations.js';
 import { generateTrainingQuestions, type BenchQuestion } from './benchmark.js';
 import { questionNoise } from './questionNoise.js';
 import { shuffled } from './sampling.js';
-import { COLORS, SHAPES, SHAPE_PLURAL } from './vocabulary.js';
+import { NAME_WORDS } from './vocabulary.js';
 import { Rng } from '../tensor/random.js';
 import { groupBy } from '../util/groupBy.js';
 
@@ -39,11 +39,9 @@ export function shortAnswer(q: Pick<BenchQuestion, 'type' | 'answer' | 'choices'
   return `${a.charAt(0).toUpperCase()}${a.slice(1)}.`;
 }
 
-const VOCABULARY = new Set<string>([...COLORS, ...SHAPES, ...Object.values(SHAPE_PLURAL)]);
-
 /** Questions with one key ask the same thing in other words ("Is there a red star...", "Can you see a red star..."). */
 function sameQuestion(q: BenchQuestion): string {
-  const named = q.question.toLowerCase().match(/[a-z]+/g)?.filter((w) => VOCABULARY.has(w)) ?? [];
+  const named = q.question.toLowerCase().match(/[a-z]+/g)?.filter((w) => NAME_WORDS.has(w)) ?? [];
   return `${q.type}:${q.answer}:${named.join(' ')}`;
 }
 

@@ -7,13 +7,12 @@ import { worldImages } from '../../src/world/annotations.js';
 import { generateTrainingQuestions } from '../../src/world/benchmark.js';
 import { worldVqaEntries } from '../../src/world/vqa.js';
 import { noisyQuestion, questionNoise } from '../../src/world/questionNoise.js';
-import { COLORS, SHAPES, SHAPE_PLURAL } from '../../src/world/vocabulary.js';
+import { COLORS, NAME_WORDS } from '../../src/world/vocabulary.js';
 import { Rng } from '../../src/tensor/random.js';
 
 const { annotations, splits } = describeWorld(600, 64, 3);
 const world = { images: worldImages(annotations), splits };
 const questions = generateTrainingQuestions(world, { perType: 200, seed: 4 }).map((q) => q.question);
-const NAME_WORDS = new Set<string>([...COLORS, ...SHAPES, ...Object.values(SHAPE_PLURAL)]);
 
 /** The question's key words in order, with each colour joined to the word after it ("red circle"). */
 function keyPhrases(q: string): string[] {
