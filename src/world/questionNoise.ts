@@ -13,9 +13,14 @@ function pseudoWord(rng: Rng): string {
   return Array.from({ length: 3 + rng.int(5) }, () => LETTERS[rng.int(LETTERS.length)]).join('');
 }
 
+/** Whether a word holds a key word ("star's" holds "star"). */
+function holdsKeyWord(word: string): boolean {
+  return (word.toLowerCase().match(/[a-z]+/g) ?? []).some((w) => KEY_WORDS.has(w));
+}
+
 /** Whether a word may be deleted: not a key word and not carrying punctuation. */
 function deletable(word: string): boolean {
-  return /^[A-Za-z']+$/.test(word) && !(word.toLowerCase().match(/[a-z]+/g) ?? []).some((w) => KEY_WORDS.has(w));
+  return /^[A-Za-z']+$/.test(word) && !holdsKeyWord(word);
 }
 
 function capitalised(words: string[]): string {
@@ -25,7 +30,7 @@ function capitalised(words: string[]): string {
 
 /** Where a word may go in: not right after a key word, which would split a name ("red circle") or a relation ("left of"). */
 function insertable(words: readonly string[], at: number): boolean {
-  return at === 0 || !KEY_WORDS.has(words[at - 1]!.toLowerCase().replace(/[^a-z]/g, ''));
+  return at === 0 || !holdsKeyWord(words[at - 1]!);
 }
 
 /** One or two edits: each inserts a made-up word between two words (60%) or deletes a deletable word (40%). */
