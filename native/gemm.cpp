@@ -128,12 +128,14 @@ Napi::Value GemmInfo(const Napi::CallbackInfo& info) {
   bool blas = blas_active();
   o.Set("engine", blas ? "openblas" : "builtin");
   if (blas_library()) o.Set("library", blas_library());
+  if (blas_core()) o.Set("core", blas_core());
   o.Set("threads", double(pool_threads()));
   return o;
 }
 
 Napi::Value SetBlasDisabled(const Napi::CallbackInfo& info) {
-  blas_set_disabled(info.Length() > 0 && info[0].ToBoolean().Value());
+  if (info.Length() == 0 || info[0].IsUndefined()) blas_restore_default();
+  else blas_set_disabled(info[0].ToBoolean().Value());
   return info.Env().Undefined();
 }
 

@@ -46,10 +46,15 @@ void gemm_small_n(bool threaded, bool transA, bool transB, int64_t m, int64_t n,
 
 // OpenBLAS, loaded with dlopen on first use (native/gemm_blas.cpp). blas_library() is the
 // path that loaded, or nullptr when none did; blas_active() is false when none loaded or
-// it was disabled (LLAVA_BLAS=off, or blas_set_disabled(true)).
+// it is not in use: LLAVA_BLAS=off, blas_set_disabled(true), or by default where the
+// built-in kernel has AVX-512 (LLAVA_BLAS=on uses it there too). blas_restore_default()
+// returns to that default after blas_set_disabled.
 const char* blas_library();
+// The kernel set the loaded OpenBLAS runs ("SkylakeX", "Haswell"), or nullptr when unknown.
+const char* blas_core();
 bool blas_active();
 void blas_set_disabled(bool disabled);
+void blas_restore_default();
 // f32 cblas_sgemm on the pool's thread count; returns false (and does nothing) when
 // OpenBLAS is not active or a size does not fit its 32-bit integers.
 bool blas_sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,

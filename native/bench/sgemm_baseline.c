@@ -165,6 +165,7 @@ int main(int argc, char** argv) {
   }
   void* lib = NULL;
   const char* loaded = NULL;
+  llava_pin_openblas_coretype();
   for (size_t i = 0; i < sizeof OPENBLAS_CANDIDATES / sizeof *OPENBLAS_CANDIDATES && !lib; i++) {
     lib = dlopen(OPENBLAS_CANDIDATES[i], RTLD_NOW | RTLD_LOCAL);
     if (lib) loaded = OPENBLAS_CANDIDATES[i];

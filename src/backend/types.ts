@@ -156,10 +156,13 @@ export interface MatmulParams {
 
 export interface MatmulKernels {
   matmul(p: MatmulParams): void;
-  /** Which GEMM runs: 'openblas' (with its library path) or 'builtin'. */
-  gemmInfo(): { engine: 'openblas' | 'builtin'; library?: string; threads: number };
-  /** Forces the built-in GEMM (true) or allows OpenBLAS when present (false). */
-  setBlasDisabled(disabled: boolean): void;
+  /** GEMM engine; with OpenBLAS its file and the kernel set it runs (`core`, e.g. "SkylakeX"). */
+  gemmInfo(): { engine: 'openblas' | 'builtin'; library?: string; core?: string; threads: number };
+  /**
+   * Forces the built-in GEMM (true), allows OpenBLAS when present (false; LLAVA_BLAS=off still wins),
+   * or, with no argument, returns to the default: the built-in GEMM where it has AVX-512, else OpenBLAS.
+   */
+  setBlasDisabled(disabled?: boolean): void;
 }
 
 /** Strides (elements) of a (batch, head, time) indexed tensor whose last dim (D) is contiguous. */

@@ -11,9 +11,19 @@ import { TransformerBlock } from '../model/gpt.js';
 import { runSgemmBaseline } from './baseline.js';
 import { median } from './median.js';
 
+/** How `llava bench kernels --blas` picks the GEMM engine. */
+export const BLAS_MODES = ['auto', 'on', 'off'] as const;
+export type BlasMode = (typeof BLAS_MODES)[number];
+
+/** Sets the engine a mode asks for ('auto': the backend's default). */
+function useBlasMode(b: Backend, mode: BlasMode): void {
+  if (mode === 'auto') b.setBlasDisabled();
+  else b.setBlasDisabled(mode === 'off');
+}
+
 export interface KernelBenchOptions {
-  /** Force the built-in GEMM instead of OpenBLAS. */
-  readonly blasOff?: boolean;
+  /** GEMM engine: 'auto' the default (built-in with AVX-512, else OpenBLAS), 'on' OpenBLAS when found, 'off' built-in. */
+  readonly blas?: BlasMode;
   /** Timed repetitions per case per round (median reported). */
   readonly repeats?: number;
   /** Interleaved rounds of baseline and cases (median over rounds). */
@@ -131,7 +141,8 @@ const CASES: readonly BenchCase[] = [
  */
 export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<KernelBenchResult[]> {
   const b = getBackend('native');
-  b.setBlasDisabled(opts.blasOff ?? false);
+  const mode = opts.blas ?? 'auto';
+  useBlasMode(b, mode);
   const rounds = opts.rounds ?? 5;
   const repeats = opts.repeats ?? 5;
   const cases = CASES.filter((c) => !opts.cases || opts.cases.includes(c.name));
@@ -150,13 +161,13 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
       for (const c of cases) ours.get(c.name)!.push(c.run(b, repeats));
     }
   } finally {
-    b.setBlasDisabled(false);
+    b.setBlasDisabled();
   }
   if (unavailable) process.stderr.write(`C sgemm baseline unavailable: ${unavailable}\n`);
-  b.setBlasDisabled(opts.blasOff ?? false);
+  useBlasMode(b, mode);
   const info = b.gemmInfo();
-  b.setBlasDisabled(false);
-  const engine = info.engine === 'openblas' ? `openblas:${info.library ?? '?'}` : 'builtin';
+  b.setBlasDisabled();
+  const engine = info.engine === 'openblas' ? `openblas:${info.library ?? '?'}${info.core ? ` (${info.core})` : ''}` : 'builtin';
   return cases.map((c) => {
     const ms = median(ours.get(c.name)!);
     const cms = theirs.has(c.baselineKey) ? median(theirs.get(c.baselineKey)!) : undefined;

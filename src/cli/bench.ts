@@ -1,7 +1,7 @@
 // `llava bench <suite>`: benchmarks that print one JSON line per case (medians after
 // warm-up), with their baselines measured in the same run.
 import type { Command } from 'commander';
-import { runKernelBench } from '../bench/kernels.js';
+import { BLAS_MODES, runKernelBench } from '../bench/kernels.js';
 import { runTrainBench } from '../bench/train.js';
 import { runEvalBench } from '../bench/eval.js';
 import { DEFAULT_MAX_NEW_TOKENS } from '../infer/generationTypes.js';
@@ -15,17 +15,18 @@ export function register(program: Command): void {
     .command('kernels')
     .description('GEMM (f32, bf16 weights) and a transformer block fwd+bwd vs OpenBLAS sgemm from C')
     .option('--json', 'print JSON lines (the default; kept for scripts)')
-    .option('--blas <mode>', "'off' forces the built-in GEMM", 'on')
+    .option('--blas <mode>', "GEMM engine: auto (built-in where it has AVX-512, else OpenBLAS), on (OpenBLAS when found), off (built-in)", 'auto')
     .option('--repeats <n>', 'timed repetitions per case and round', '5')
     .option('--rounds <n>', 'interleaved rounds of C baseline and cases', '5')
     .option('--case <names>', 'comma-separated subset of cases')
     .action(async (opts: { blas: string; repeats: string; rounds: string; case?: string }) => {
-      if (opts.blas !== 'on' && opts.blas !== 'off') throw new Error(`--blas must be 'on' or 'off', got '${opts.blas}'`);
+      const blas = BLAS_MODES.find((m) => m === opts.blas);
+      if (blas === undefined) throw new Error(`--blas must be one of ${BLAS_MODES.join(', ')}, got '${opts.blas}'`);
       const repeats = Number(opts.repeats);
       if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer, got '${opts.repeats}'`);
       const rounds = Number(opts.rounds);
       if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got '${opts.rounds}'`);
-      const results = await runKernelBench({ blasOff: opts.blas === 'off', repeats, rounds, cases: opts.case?.split(',') });
+      const results = await runKernelBench({ blas, repeats, rounds, cases: opts.case?.split(',') });
       for (const r of results) process.stdout.write(JSON.stringify(r) + '\n');
     });
   bench

@@ -12,6 +12,7 @@ import { judgeLlavaBench } from '../eval/llavaBench.js';
 import { openAITeacher } from '../datagen/teachers/openai.js';
 import { evaluateWorld } from '../eval/worldEval.js';
 import { formatWorldBenchReport } from '../eval/worldBench.js';
+import { QUESTION_TYPES, parseQuestionTypes } from '../world/phrasings.js';
 import { formatTowerProbe, probeVisionTower, PROBE_DEFAULTS } from '../eval/towerProbe.js';
 import { saveResult, writeReport } from '../eval/report.js';
 import { intFlag } from './flags.js';
@@ -267,9 +268,10 @@ function registerWorld(evalCmd: Command): void {
       .option('--max-new-tokens <n>', 'answer length limit', '64')
       .option('--batch-size <n>', 'questions per batched forward', '8')
       .option('--image-aspect <how>', 'pad | crop | auto', 'auto')
-      .option('--blind', 'the blind baseline: a blank image of the mean colour in place of every picture'),
+      .option('--blind', 'the blind baseline: a blank image of the mean colour in place of every picture')
+      .option('--types <list>', `ask only these question types, comma-separated: ${QUESTION_TYPES.join(', ')} (default: all)`),
   )
-    .action(async (f: { model: string; world: string; out?: string; template: string; maxNewTokens: string; batchSize: string; imageAspect: string; blind?: boolean } & OutputFlags) => {
+    .action(async (f: { model: string; world: string; out?: string; template: string; maxNewTokens: string; batchSize: string; imageAspect: string; blind?: boolean; types?: string } & OutputFlags) => {
       if (!(EVAL_TEMPLATES as readonly string[]).includes(f.template)) throw new Error(`--template must be one of ${EVAL_TEMPLATES.join(', ')}, got '${f.template}'`);
       const outDir = f.out ?? `${f.world.replace(/\/+$/, '')}/eval-${f.model.replace(/\/+$/, '').split('/').at(-1)}${f.blind ? '-blind' : ''}`;
       const r = await evaluateWorld({
@@ -283,6 +285,7 @@ function registerWorld(evalCmd: Command): void {
         batchSize: intFlag('batch-size', f.batchSize, 1),
         skipMissing: false,
         blind: f.blind === true,
+        ...(f.types === undefined ? {} : { types: parseQuestionTypes(f.types, '--types') }),
       });
       finish('world', [formatWorldBenchReport(r.report), `answers: ${r.answersPath}`], r.report, f);
     });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { loadWorld } from '../world/annotations.js';
 import { DEFAULT_BENCH_OPTIONS, benchmarkToJsonLines, generateBenchmark, type BenchQuestion } from '../world/benchmark.js';
 import { answerQuestions, type AnswerOptions, type AnswerSummary } from './answer.js';
+import type { QuestionType } from '../world/phrasings.js';
 import { readBenchQuestions, readBenchReplies, scoreWorldBench, type WorldBenchReport } from './worldBench.js';
 
 /** Where `llava world bench` writes the questions inside a world directory. */
@@ -15,6 +16,8 @@ export interface WorldEvalOptions extends Omit<AnswerOptions, 'questions' | 'ima
   readonly worldDir: string;
   /** Folder for the question and answer files (created; a rerun resumes the answers). */
   readonly outDir: string;
+  /** Ask only these types (default: all); the others score n = 0. */
+  readonly types?: readonly QuestionType[];
 }
 
 /** The world's benchmark questions: DIR/world-bench.jsonl, written first when absent. */
@@ -29,7 +32,7 @@ export function worldBenchQuestions(worldDir: string): BenchQuestion[] {
 
 /** Answers the world benchmark with a model and scores it. */
 export async function evaluateWorld(o: WorldEvalOptions): Promise<{ report: WorldBenchReport; answers: AnswerSummary; answersPath: string }> {
-  const questions = worldBenchQuestions(o.worldDir);
+  const questions = worldBenchQuestions(o.worldDir).filter((q) => o.types === undefined || o.types.includes(q.type));
   mkdirSync(o.outDir, { recursive: true });
   const questionsPath = join(o.outDir, 'questions.jsonl');
   writeFileSync(`${questionsPath}.tmp`, questions.map((q) => JSON.stringify({ question_id: q.id, image: q.image, text: q.question, category: q.type }) + '\n').join(''));

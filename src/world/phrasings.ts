@@ -19,6 +19,18 @@ export type QuestionType = 'existence' | 'color' | 'count' | 'position' | 'detai
 /** All question types, in report order. */
 export const QUESTION_TYPES: readonly QuestionType[] = ['existence', 'color', 'count', 'position', 'detail'];
 
+/**
+ * A comma-separated list of question types ("count,position"), each one of `allowed`; a flag's
+ * value, so the error names the flag and the types it takes.
+ */
+export function parseQuestionTypes(list: string, flag: string, allowed: readonly QuestionType[] = QUESTION_TYPES): QuestionType[] {
+  const names = list.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  if (names.length === 0) throw new Error(`${flag} needs at least one of ${allowed.join(', ')}, got "${list}"`);
+  const unknown = names.filter((t) => !(allowed as readonly string[]).includes(t));
+  if (unknown.length > 0) throw new Error(`${flag}: ${unknown.map((t) => `"${t}"`).join(', ')} not one of ${allowed.join(', ')}`);
+  return [...new Set(names)] as QuestionType[];
+}
+
 /** One way of asking a question; `heldOut` phrasings never appear in training data. */
 export interface Phrasing {
   readonly template: string;

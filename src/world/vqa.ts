@@ -6,6 +6,7 @@ import type { LlavaEntry } from '../datagen/export.js';
 import { IMAGE_PLACEHOLDER, withoutImagePlaceholder } from '../datagen/types.js';
 import type { LoadedWorld } from './annotations.js';
 import { generateTrainingQuestions, type BenchQuestion } from './benchmark.js';
+import type { QuestionType } from './phrasings.js';
 import { questionNoise } from './questionNoise.js';
 import { shuffled } from './sampling.js';
 import { NAME_WORDS } from './vocabulary.js';
@@ -25,8 +26,16 @@ export interface WorldVqaOptions {
   readonly draws?: number;
   /** Share of questions given word noise (questionNoise.ts: a made-up word inserted or a filler word deleted); default 0. */
   readonly wordNoise?: number;
+  /**
+   * Only these types (default: every closed type). The full set is drawn and then filtered, so a type's
+   * questions are the ones the unfiltered set holds: a curriculum of one type asks what the mix asks.
+   */
+  readonly types?: readonly QuestionType[];
   readonly seed: number;
 }
+
+/** The closed types, the ones with a short answer (a detail question asks for a description). */
+export const VQA_TYPES: readonly QuestionType[] = ['existence', 'color', 'count', 'position'];
 
 /** What `llava world vqa` draws by default; the demo takes these with its profile's vqaPerType. */
 export const DEFAULT_VQA_OPTIONS: WorldVqaOptions = { perType: 6000, turnsPerEntry: 8, draws: 2, seed: 0 };
@@ -61,12 +70,16 @@ export function worldVqaEntries(world: Pick<LoadedWorld, 'images' | 'splits'>, o
   if (!Number.isInteger(o.turnsPerEntry) || o.turnsPerEntry < 1) throw new Error(`turns per entry must be a positive integer, got ${o.turnsPerEntry}`);
   const draws = o.draws ?? 1;
   if (!Number.isInteger(draws) || draws < 1) throw new Error(`draws must be a positive integer, got ${draws}`);
-  const entries = Array.from({ length: draws }, (_, k) => oneDraw(world, o.perType, o.turnsPerEntry, o.seed + k, o.wordNoise ?? 0)).flat();
+  const types = o.types ?? VQA_TYPES;
+  const other = types.filter((t) => !VQA_TYPES.includes(t));
+  if (types.length === 0 || other.length > 0) throw new Error(`short-answer types must be some of ${VQA_TYPES.join(', ')}, got ${types.length === 0 ? 'none' : other.join(', ')}`);
+  const entries = Array.from({ length: draws }, (_, k) => oneDraw(world, o.perType, o.turnsPerEntry, o.seed + k, o.wordNoise ?? 0, types)).flat();
   return entries.map((e, i) => ({ id: `vqa-${i + 1}`, ...e }));
 }
 
-function oneDraw(world: Pick<LoadedWorld, 'images' | 'splits'>, perType: number, turnsPerEntry: number, seed: number, wordNoise: number): Omit<LlavaEntry, 'id'>[] {
-  const byImage = groupBy(generateTrainingQuestions(world, { perType, seed }), (q) => q.image);
+function oneDraw(world: Pick<LoadedWorld, 'images' | 'splits'>, perType: number, turnsPerEntry: number, seed: number, wordNoise: number, types: readonly QuestionType[]): Omit<LlavaEntry, 'id'>[] {
+  const asked = generateTrainingQuestions(world, { perType, seed }).filter((q) => types.includes(q.type));
+  const byImage = groupBy(asked, (q) => q.image);
   const rng = new Rng((seed ^ VQA_ORDER_STREAM) >>> 0);
   const noise = questionNoise(wordNoise, seed ^ VQA_NOISE_STREAM);
   const entries: Omit<LlavaEntry, 'id'>[] = [];

@@ -162,15 +162,17 @@ function openblasSkip(): string | false {
   const info = native.gemmInfo();
   if (info.library === undefined) return 'OpenBLAS not found (apt-get install libopenblas0-pthread)';
   native.setBlasDisabled(false);
-  if (native.gemmInfo().engine !== 'openblas') return `OpenBLAS disabled by LLAVA_BLAS=${process.env.LLAVA_BLAS ?? ''}`;
+  const engine = native.gemmInfo().engine;
+  native.setBlasDisabled();
+  if (engine !== 'openblas') return `OpenBLAS disabled by LLAVA_BLAS=${process.env.LLAVA_BLAS ?? ''}`;
   return false;
 }
 
 /** The native variants to compare, each with the reason it cannot run here (or false). */
 function nativeRunners(): [string, string | false, Runner][] {
   return [
-    ['OpenBLAS engine', openblasSkip(), (b, p) => { b.setBlasDisabled(false); b.matmul(p); }],
-    ['built-in engine', NATIVE_SKIP, (b, p) => { b.setBlasDisabled(true); b.matmul(p); b.setBlasDisabled(false); }],
+    ['OpenBLAS engine', openblasSkip(), (b, p) => { b.setBlasDisabled(false); b.matmul(p); b.setBlasDisabled(); }],
+    ['built-in engine', NATIVE_SKIP, (b, p) => { b.setBlasDisabled(true); b.matmul(p); b.setBlasDisabled(); }],
     ['serial built-in kernel', NATIVE_SKIP, (_b, p) => nativeMatmulSerial(loadAddon(), p)],
   ];
 }
@@ -284,7 +286,7 @@ for (const [name, skip] of [['reference', false], ['native', NATIVE_SKIP]] as co
       const d = { ...makeData(c, l, new Rng(3)), c: new Float32Array(l.sizeC).fill(NaN) };
       b.setBlasDisabled(blasOff);
       const got = runCase(b, c, l, d, (bk, p) => bk.matmul(p));
-      b.setBlasDisabled(false);
+      b.setBlasDisabled();
       assert.ok(got.every(Number.isFinite), `${b.name} blasOff=${blasOff}: NaN from C leaked through beta 0`);
     }
   });
@@ -324,7 +326,7 @@ test('matmul: built-in kernel is bit-identical across runs, thread counts and th
     }
   } finally {
     nat.threads(threads);
-    nat.setBlasDisabled(false);
+    nat.setBlasDisabled();
   }
 });
 
@@ -350,7 +352,7 @@ test('matmul: a row of A gets the same bits whatever other rows share the produc
       }
     }
   } finally {
-    nat.setBlasDisabled(false);
+    nat.setBlasDisabled();
   }
 });
 
@@ -382,4 +384,11 @@ test('matmul: gemmInfo names the engine', { skip: NATIVE_SKIP }, (t) => {
   assert.equal(nat.gemmInfo().engine, 'builtin');
   nat.setBlasDisabled(false);
   assert.equal(nat.gemmInfo().engine, process.env.LLAVA_BLAS === 'off' ? 'builtin' : 'openblas');
+  // The default: LLAVA_BLAS decides when set; else the built-in GEMM where it was built with AVX-512.
+  nat.setBlasDisabled();
+  const env = process.env.LLAVA_BLAS;
+  const builtFor = (loadAddon().cpuFeatures!() as { builtFor: string }).builtFor;
+  const expected = env === 'off' ? 'builtin' : env === 'on' ? 'openblas' : builtFor === 'avx512' ? 'builtin' : 'openblas';
+  assert.equal(nat.gemmInfo().engine, expected, `LLAVA_BLAS=${env ?? ''}, built for ${builtFor}`);
+  if (info.core !== undefined) assert.match(info.core, /^[A-Za-z0-9]+$/);
 });

@@ -57,4 +57,9 @@ test('eval world answers the world bench through eval answer and scores it; a re
   const again = await evaluateWorld(o);
   assert.equal(again.answers.answered, 0);
   assert.deepEqual(again.report, first.report);
+  // Only some types: the same answers for those, nothing asked of the others.
+  const some = await evaluateWorld({ ...o, outDir: join(dir, 'eval-some'), types: ['count', 'position'] });
+  assert.equal(some.answers.answered, r.count.n + r.position.n);
+  assert.deepEqual([some.report.count, some.report.position], [r.count, r.position]);
+  assert.deepEqual([some.report.existence.n, some.report.color.n, some.report.detail.n], [0, 0, 0]);
 });

@@ -62,6 +62,15 @@ test('generate, sheet, bench and score through the CLI', async () => {
     const trainImages = new Set((JSON.parse(readFileSync(join(world, 'splits.json'), 'utf8')) as { train: number[] }).train.map((id) => `images/${String(id).padStart(6, '0')}.png`));
     assert.ok(entries.length > 0 && entries.every((e) => trainImages.has(e.image) && e.conversations.length <= 8 && e.conversations[0]!.value.startsWith('<image>\n')));
 
+    // One type alone: only its questions, the ones the full set holds; an unknown type is refused by name.
+    const positionFile = join(dir, 'position.json');
+    await run(['world', 'vqa', '--in', world, '--out', positionFile, '--per-type', '50', '--turns', '4', '--types', 'position']);
+    const positional = JSON.parse(readFileSync(positionFile, 'utf8')) as typeof entries;
+    const asked = (list: typeof entries) => list.flatMap((e) => e.conversations.filter((t) => t.from === 'human').map((t) => `${e.image} ${t.value.replace('<image>\n', '')}`));
+    const positionWords = /further|left of|right of|above|below|higher|lower|up|down/;
+    assert.ok(asked(positional).length > 0 && asked(positional).every((q) => positionWords.test(q) && asked(entries).includes(q)));
+    await assert.rejects(run(['world', 'vqa', '--in', world, '--out', positionFile, '--types', 'position,where']), /--types: "where" not one of existence, color, count, position/);
+
     // With word noise the same answers come with some questions reworded; a rate outside 0..1 is refused.
     const noisyFile = join(dir, 'noisy.json');
     await run(['world', 'vqa', '--in', world, '--out', noisyFile, '--per-type', '50', '--turns', '4', '--word-noise', '0.5']);

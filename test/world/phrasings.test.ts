@@ -2,7 +2,7 @@
 // and that the training view never leaks a held-out wording.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PHRASINGS, QUESTION_TYPES, TRAINING_PARAPHRASES, allTrainingPhrasings, fillPhrasing, positionForm } from '../../src/world/phrasings.js';
+import { PHRASINGS, QUESTION_TYPES, TRAINING_PARAPHRASES, allTrainingPhrasings, fillPhrasing, parseQuestionTypes, positionForm } from '../../src/world/phrasings.js';
 
 test('every type has seen and held-out phrasings, and training view drops held-out ones', () => {
   const training = allTrainingPhrasings();
@@ -53,4 +53,12 @@ test('fillPhrasing fills placeholders and derives the article', () => {
   assert.equal(fillPhrasing('Is there {article} {object} here?', { object: 'orange star' }), 'Is there an orange star here?');
   assert.equal(fillPhrasing('Is there {article} {object} here?', { object: 'red star' }), 'Is there a red star here?');
   assert.throws(() => fillPhrasing('How many {shapes}?', {}), /\{shapes\}/);
+});
+
+test('parseQuestionTypes reads a comma list once each and names the flag and the types on a bad one', () => {
+  assert.deepEqual(parseQuestionTypes('count, position,count', '--types'), ['count', 'position']);
+  assert.deepEqual(parseQuestionTypes('detail', '--types'), ['detail']);
+  assert.throws(() => parseQuestionTypes('detail', '--types', ['existence', 'count']), /--types: "detail" not one of existence, count/);
+  assert.throws(() => parseQuestionTypes('colour,size', '--types'), /--types: "colour", "size" not one of existence, color, count, position, detail/);
+  assert.throws(() => parseQuestionTypes(' , ', '--kinds'), /--kinds needs at least one of/);
 });

@@ -117,3 +117,17 @@ test('attached short answers: every other conversation about an image opens with
   assert.deepEqual(questions(out[1]!.conversations.slice(4)), [nth(2), nth(3)]);
   assert.throws(() => attachShortAnswers(instruct, short, 0), /attached turns must be a positive integer/);
 });
+
+test('types: one type alone asks exactly the questions the full set holds of it; others and no type are refused', () => {
+  const qa = (entries: ReturnType<typeof worldVqaEntries>) =>
+    entries.flatMap((e) => e.conversations.flatMap((t, i) => (i % 2 === 0 ? [`${e.image} | ${t.value.replace('<image>\n', '')} | ${e.conversations[i + 1]!.value}`] : []))).sort();
+  const typeOf = new Map(questions.map((q) => [q.question, q.type]));
+  const all = qa(worldVqaEntries(world, { perType: 400, turnsPerEntry: 4, seed: 1 }));
+  for (const types of [['position'], ['count', 'color']] as const) {
+    const only = qa(worldVqaEntries(world, { perType: 400, turnsPerEntry: 4, seed: 1, types }));
+    assert.ok(only.length > 50, `${types}: ${only.length} questions`);
+    assert.deepEqual(only, all.filter((line) => (types as readonly string[]).includes(typeOf.get(line.split(' | ')[1]!)!)));
+  }
+  assert.throws(() => worldVqaEntries(world, { perType: 400, turnsPerEntry: 4, seed: 1, types: ['detail'] }), /some of existence, color, count, position, got detail/);
+  assert.throws(() => worldVqaEntries(world, { perType: 400, turnsPerEntry: 4, seed: 1, types: [] }), /got none/);
+});

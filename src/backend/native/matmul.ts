@@ -24,7 +24,7 @@ export function nativeMatmul(addon: NativeAddon): MatmulKernels {
       addon.matmul!(...addonArgs(p));
     },
     gemmInfo: () => addon.gemmInfo!() as ReturnType<MatmulKernels['gemmInfo']>,
-    setBlasDisabled: (disabled: boolean) => addon.setBlasDisabled!(disabled),
+    setBlasDisabled: (disabled?: boolean) => addon.setBlasDisabled!(disabled),
   };
 }
 
