@@ -128,12 +128,20 @@ function copyModelFiles(runDir: string, target: string): void {
   commitTemp(tmp, target);
 }
 
+/** The f32 GEMM engine in use, as the run state and the report name it: "built-in" or "OpenBLAS <kernel set>". */
+export function gemmEngineName(): string {
+  const info = defaultBackend().gemmInfo();
+  return info.engine === 'builtin' ? 'built-in' : `OpenBLAS${info.core ? ` ${info.core}` : ''}`;
+}
+
 /** Runs (or resumes) the whole demo; returns the finished state. */
 export async function runDemo(o: DemoOptions): Promise<DemoState> {
   const p = o.profile;
   const threads = defaultBackend().threads();
-  let state = openRun(o.out, { profile: p.name, seed: o.seed, threads, ablations: o.ablations });
+  const gemm = gemmEngineName();
+  let state = openRun(o.out, { profile: p.name, seed: o.seed, threads, gemm, ablations: o.ablations });
   if (state.threads !== threads) o.log(`note: this run started with ${state.threads} threads and continues with ${threads}; results are reproducible per thread count`);
+  if (state.gemm !== undefined && state.gemm !== gemm) o.log(`note: this run started on the ${state.gemm} GEMM and continues on the ${gemm} one; results are reproducible per GEMM engine (LLAVA_BLAS picks it)`);
   // A run once asked for ablations keeps them on every resume.
   const steps = demoSteps({ ...o, ablations: state.ablations });
   const total = steps.length;

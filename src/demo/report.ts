@@ -143,6 +143,7 @@ export async function writeDemoReport(o: DemoOptions, ablations: readonly Varian
     seconds,
     types,
     stages,
+    run: { threads: state.threads, ...(state.gemm === undefined ? {} : { gemm: state.gemm }) },
     ...towerSummary(variantPaths(fullRecipe(o), o.out).towerProbe),
     ...(ran.length > 0 ? { ablations: ran.map((v) => ({ name: v.name, types: variantRows(o, v, questions) })) } : {}),
   });

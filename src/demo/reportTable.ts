@@ -55,6 +55,8 @@ export interface DemoReport {
   readonly types: Record<DemoReportType, TypeRow>;
   /** Wall time of each training stage, in run order. */
   readonly stages?: readonly { readonly name: string; readonly seconds: number }[];
+  /** What the arithmetic ran on, which a report is reproducible for: kernel threads and the f32 GEMM engine. */
+  readonly run?: { readonly threads: number; readonly gemm?: string };
   /** The vision tower probed linearly (`llava eval probe`): test accuracy and majority rate per object label. */
   readonly tower?: TowerProbeSummary;
   /** The same evaluation for recipes with one part changed. */
@@ -119,6 +121,12 @@ function checkTower(x: unknown): void {
   for (const [size, rate] of Object.entries(x.shapeBySize)) checkRate(rate, `tower.shapeBySize.${size}`);
 }
 
+function checkRun(x: unknown): void {
+  if (!isRecord(x)) throw new Error('run must be an object');
+  if (!isFiniteNumber(x.threads) || x.threads < 1 || !Number.isInteger(x.threads)) throw new Error('run.threads must be a positive integer');
+  if (x.gemm !== undefined && typeof x.gemm !== 'string') throw new Error('run.gemm must be a string');
+}
+
 export function validateDemoReport(x: unknown): DemoReport {
   if (!isRecord(x)) throw new Error('report must be an object');
   if (typeof x.profile !== 'string') throw new Error('profile must be a string');
@@ -128,6 +136,7 @@ export function validateDemoReport(x: unknown): DemoReport {
   if (x.stages !== undefined) checkStages(x.stages);
   if (x.ablations !== undefined) checkAblations(x.ablations);
   if (x.tower !== undefined) checkTower(x.tower);
+  if (x.run !== undefined) checkRun(x.run);
   return x as unknown as DemoReport;
 }
 
@@ -213,7 +222,7 @@ export function reportMarkdown(report: DemoReport): string {
   const out = [
     '# LLaVA demo report',
     '',
-    `Profile \`${report.profile}\` · seed ${report.seed} · ${duration(report.seconds)}`,
+    `Profile \`${report.profile}\` · seed ${report.seed} · ${duration(report.seconds)}${report.run ? ` · ${report.run.threads} threads, ${report.run.gemm ?? 'unrecorded'} GEMM` : ''}`,
     '',
     '## Accuracy by question type',
     '',

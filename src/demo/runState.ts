@@ -20,6 +20,11 @@ export interface DemoState {
   readonly seed: number;
   /** Kernel threads of the run that started it (results are reproducible per thread count). */
   readonly threads: number;
+  /**
+   * The f32 GEMM engine of the run that started it ("built-in", "OpenBLAS SkylakeX"): engines round
+   * differently, so results are reproducible per engine too. Absent in state files older than it.
+   */
+  readonly gemm?: string;
   readonly ablations: boolean;
   readonly finished: readonly FinishedStep[];
 }

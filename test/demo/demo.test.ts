@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { validateDemoReport, type DemoReport } from '../../src/demo/reportTable.js';
+import { defaultBackend } from '../../src/backend/index.js';
 
-const llava = (args: readonly string[]) => spawnSync(process.execPath, ['bin/llava.js', ...args], { encoding: 'utf8' });
+const llava = (args: readonly string[], env: NodeJS.ProcessEnv = process.env) => spawnSync(process.execPath, ['bin/llava.js', ...args], { encoding: 'utf8', env });
 
 /** Runs the demo until its log shows `untilStep` starting, then sends SIGINT. */
 async function interruptAt(out: string, untilStep: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -53,10 +54,16 @@ test('llava demo --profile quick: Ctrl-C, resume, a report in which the picture 
   assert.ok(color.n >= 100);
   assert.equal((await sharp(join(out, 'loss.png')).metadata()).format, 'png');
 
-  const again = llava(['demo', '--profile', 'quick', '--out', out]);
+  // The report names what its arithmetic ran on; a resume on the other GEMM engine says so.
+  assert.ok(report.run !== undefined && report.run.threads >= 1 && /^(built-in|OpenBLAS)/.test(report.run.gemm ?? ''), JSON.stringify(report.run));
+  const otherEngine = report.run.gemm === 'built-in' ? 'on' : 'off';
+  const again = llava(['demo', '--profile', 'quick', '--out', out], { ...process.env, LLAVA_BLAS: otherEngine });
   assert.equal(again.status, 0, again.stderr);
   assert.doesNotMatch(again.stdout, /\] [^:]+: (?!done earlier)/, 'every step skipped');
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), report);
+  const switched = /note: this run started on the (.+) GEMM and continues on the (.+) one/.exec(again.stdout);
+  if (switched) assert.equal(switched[1], report.run.gemm);
+  else assert.ok(otherEngine === 'on' && defaultBackend().gemmInfo().library === undefined, `no note, though LLAVA_BLAS=${otherEngine} and OpenBLAS is here: ${again.stdout.slice(0, 300)}`);
 
   const chat = llava(['generate', '--model', join(out, 'model'), '--image', join(out, 'world', 'images', '000001.png'), '--prompt', 'What color is the circle?', '--max-new-tokens', '12']);
   assert.equal(chat.status, 0, chat.stderr);

@@ -36,6 +36,7 @@ const SAMPLE: DemoReport = {
   ],
   ablations: [{ name: 'no projector pretraining', types: allTypes((_, i) => row(i / 10, 0.5)) }],
   tower: { layer: 3, labels: { shape: { accuracy: 0.652, majority: 0.2 }, color: { accuracy: 0.99, majority: 0.16 } }, shapeBySize: { large: 0.7, small: 0.55 } },
+  run: { threads: 2, gemm: 'built-in' },
 };
 
 function tableLine(md: string, first: string): string[] {
@@ -50,7 +51,7 @@ function tableLine(md: string, first: string): string[] {
 test('reportMarkdown: a row per type with percentages and signed model − blind points', () => {
   const md = reportMarkdown(SAMPLE);
   assert.match(md, /^# /);
-  assert.match(md, /tiny.*seed 7.*3 min 20 s/);
+  assert.match(md, /tiny.*seed 7.*3 min 20 s · 2 threads, built-in GEMM/);
   for (const t of DEMO_REPORT_TYPES) tableLine(md, t);
   assert.deepEqual(tableLine(md, 'color'), ['color', '87.5%', '25.0%', '50.0%', '60.0%', '+62.5', '89.5%', '85.5%', '64']);
   assert.deepEqual(tableLine(md, 'count'), ['count', '30.0%', '41.5%', '50.0%', '60.0%', '-11.5', '32.0%', '28.0%', '80']);
@@ -95,6 +96,8 @@ test('validateDemoReport accepts a good report and names the first bad field', (
   });
   assert.throws(() => validateDemoReport(broken((r) => (r.tower.labels.shape.accuracy = 65))), { message: 'tower.labels.shape.accuracy must be a number between 0 and 1' });
   assert.throws(() => validateDemoReport(broken((r) => delete r.tower.shapeBySize)), { message: 'tower must be an object with layer, labels and shapeBySize' });
+  assert.throws(() => validateDemoReport(broken((r) => (r.run.threads = 0))), { message: 'run.threads must be a positive integer' });
+  assert.throws(() => validateDemoReport(broken((r) => (r.run.gemm = 1))), { message: 'run.gemm must be a string' });
   assert.throws(() => validateDemoReport([]), { message: 'report must be an object' });
 });
 
