@@ -19,17 +19,16 @@ static const char* const OPENBLAS_CANDIDATES[] = {
 
 #include <stdlib.h>
 
-/* OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernels from the CPU model it knows,
-   and falls back to older ones for a newer CPU: Debian bookworm's 0.3.21 runs its AVX2
-   "Haswell" sgemm on an AVX-512 Zen 5 (175 against 315 GFLOP/s for its "SkylakeX" kernel
-   on 1024^3, 2 threads, `llava bench kernels`), and the kernel sets the rounding. Naming the
-   kernel by the instruction set instead, before the library loads, makes every CPU with
-   AVX-512 (or every one with AVX2 only) run the same sgemm: faster where the model is
-   unknown, and the same floats across machines of one tier. An OPENBLAS_CORETYPE already
-   set wins. Returns the core type in effect, or NULL when OpenBLAS chooses. */
-static inline const char* llava_pin_openblas_coretype(void) {
+/* OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernel set from the CPU model
+   ("Cooperlake" on a Zen 5 for Debian bookworm's 0.3.21), unless OPENBLAS_CORETYPE names one,
+   and the kernel set decides the rounding. Naming it by instruction set instead, before the
+   library loads, makes every CPU with AVX-512 (or every one with AVX2 only) run the same sgemm
+   code, whatever its model. An OPENBLAS_CORETYPE already set wins (an environment may pin the
+   AVX2 "Haswell" set on an AVX-512 CPU: 178 against 315 GFLOP/s on 1024^3, 2 threads,
+   `llava bench kernels --blas on`; "Cooperlake" and "SkylakeX" ran at the same speed there). */
+static inline void llava_pin_openblas_coretype(void) {
   const char* set = getenv("OPENBLAS_CORETYPE");
-  if (set && set[0]) return set;
+  if (set && set[0]) return;
   const char* tier = NULL;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
@@ -40,7 +39,6 @@ static inline const char* llava_pin_openblas_coretype(void) {
     tier = "Haswell";
 #endif
   if (tier) setenv("OPENBLAS_CORETYPE", tier, 0);
-  return tier;
 }
 
 #endif
