@@ -1,0 +1,24 @@
+// Regenerates test/fixtures/train-replay: dumps each case's samples, micro-batch order and pixel values from the
+// TypeScript trainer's own data path, then has tools/train_replay.py (Debian's /usr/bin/python3 with torch) train
+// the same run and write golden.json. Usage: node --import tsx tools/make_train_goldens.ts
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { preprocessImage, stackPixelValues } from '../src/data/preprocess.js';
+import { LlavaPipeline } from '../src/infer/pipeline.js';
+import { writeNpy } from '../src/data/npy.js';
+import { REPLAY_CASES, REPLAY_DIR, replayBatches, replayOptions } from '../test/train/replayCase.js';
+
+for (const name of REPLAY_CASES) {
+  const dir = join(REPLAY_DIR, name);
+  const o = replayOptions(name, '/nonexistent');
+  const batches = replayBatches(o);
+  const images = [...new Set(batches.samples.map((s) => s.image).filter((p): p is string => p !== null))].sort();
+  const pipeline = LlavaPipeline.load(o.modelDir, { imageAspect: o.imageAspect });
+  const pixels = stackPixelValues(await Promise.all(images.map((p) => preprocessImage(join(o.imageFolder, p), pipeline.processor))));
+  pipeline.dispose();
+  writeNpy(join(dir, 'pixels.npy'), { dtype: 'float32', shape: pixels.shape, data: pixels.data });
+  const samples = batches.samples.map((s) => ({ ids: s.ids, labels: s.labels, image: s.image === null ? -1 : images.indexOf(s.image) }));
+  writeFileSync(join(dir, 'batches.json'), `${JSON.stringify({ imageTokenId: batches.imageTokenId, images, samples, micro: batches.micro })}\n`);
+  process.stdout.write(execFileSync('/usr/bin/python3', ['tools/train_replay.py', dir], { encoding: 'utf8' }));
+}
