@@ -3,14 +3,15 @@
 # so the trainer's per-step numbers can be checked against torch's autograd and optimiser (test/train/replay.test.ts).
 """Replays a dumped training run in plain torch (run with Debian's /usr/bin/python3).
 
-  train_replay.py CASE_DIR
+  train_replay.py CASE_DIR [--save MODEL_DIR]
 
 CASE_DIR holds what tools/make_train_goldens.ts dumped from the TypeScript trainer:
   case.json     the run's options (stage, steps, gradAccum, lr, warmupRatio, weightDecay, maxGradNorm, trainVision, model)
   batches.json  {imageTokenId, samples: [{ids, labels, image}], micro: [[sample index, ...], ...]} in training order
   pixels.npy    (images, 3, H, W) float32 pixel values; a sample's `image` indexes it (-1: text only)
 and gets golden.json: per step {loss, grad_norm, lr}, and per trained weight its L2 norm after the last step
-(plus every value of the projector's first matrix).
+(plus every value of the projector's first matrix). --save also writes the trained model as a llava-hf directory
+(the start model's JSON files and a float32 model.safetensors), for `llava eval` to answer with.
 
 What it mirrors (src/train/trainer.ts): each micro-batch's loss is the mean cross-entropy over its answer tokens
 (labels shifted by one, -100 ignored), divided by gradAccum before backward; the logged loss is their sum. The
@@ -25,7 +26,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
+from typing import Optional
 
 import numpy as np
 import torch
@@ -33,7 +36,8 @@ import torch.nn.functional as F
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from llava_reference import llama_logits, load_weights, parse_config, project, vision_features  # noqa: E402
+from llava_reference import detect_layout, llama_logits, load_weights, parse_config, project, to_canonical, vision_features  # noqa: E402
+from safetensors_io import read_checkpoint, write_safetensors  # noqa: E402
 
 FULL_VALUES = "projector.linear_1.weight"
 
@@ -70,7 +74,22 @@ def micro_batch_loss(w, cfg, batch, samples, pixels, train_vision: bool) -> torc
     return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
 
 
-def replay(case_dir: str) -> dict:
+def save_model(w, start_dir: str, out_dir: str) -> None:
+    """The trained weights under the start checkpoint's names, beside copies of its JSON files."""
+    os.makedirs(out_dir, exist_ok=True)
+    for name in os.listdir(start_dir):
+        if name.endswith(".json"):
+            shutil.copy(os.path.join(start_dir, name), out_dir)
+    raw = read_checkpoint(start_dir)
+    layout = detect_layout(list(raw))
+    tensors = {}
+    for name, t in raw.items():
+        canonical = to_canonical(name, layout)
+        tensors[name] = (w[canonical].detach() if canonical in w else t).to(torch.float32).contiguous()
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors)
+
+
+def replay(case_dir: str, save: Optional[str]) -> dict:
     case = json.load(open(os.path.join(case_dir, "case.json")))
     dump = json.load(open(os.path.join(case_dir, "batches.json")))
     pixels = torch.from_numpy(np.load(os.path.join(case_dir, "pixels.npy")))
@@ -99,16 +118,24 @@ def replay(case_dir: str) -> dict:
         opt.step()
         opt.zero_grad()
         out.append({"step": step + 1, "loss": total, "grad_norm": norm, "lr": lr})
+        if (step + 1) % 50 == 0:
+            print(f"step {step + 1}/{steps} loss {total:.4f} grad norm {norm:.3f}", file=sys.stderr, flush=True)
+    if save:
+        save_model(w, model_dir, save)
     weights = {n: {"l2": float(w[n].detach().double().norm())} for n in names}
     weights[FULL_VALUES]["values"] = [float(x) for x in w[FULL_VALUES].detach().flatten()]
     return {"generator": "tools/train_replay.py (torch " + torch.__version__ + ")", "steps": out, "weights": weights}
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    save = None
+    if len(args) == 3 and args[1] == "--save":
+        save = args[2]
+    elif len(args) != 1:
         sys.exit(__doc__)
     torch.manual_seed(0)
-    golden = replay(sys.argv[1])
+    golden = replay(args[0], save)
     path = os.path.join(sys.argv[1], "golden.json")
     with open(path + ".tmp", "w") as f:
         json.dump(golden, f, indent=1)

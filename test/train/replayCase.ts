@@ -29,9 +29,9 @@ interface CaseFile {
   readonly maxLength?: number;
 }
 
-/** The trainer's options for a case, writing to outDir. */
+/** The trainer's options for a case (a name under REPLAY_DIR, or a directory holding case.json), writing to outDir. */
 export function replayOptions(name: string, outDir: string): TrainOptions {
-  const dir = join(REPLAY_DIR, name);
+  const dir = resolve(REPLAY_DIR, name);
   const c = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as CaseFile;
   return {
     ...TRAIN_DEFAULTS,
