@@ -7,7 +7,6 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { preprocessImage, stackPixelValues } from '../src/data/preprocess.js';
-import { LlavaPipeline } from '../src/infer/pipeline.js';
 import { writeNpy } from '../src/data/npy.js';
 import { REPLAY_CASES, REPLAY_DIR, replayBatches, replayOptions } from '../test/train/replayCase.js';
 
@@ -16,9 +15,7 @@ for (const dir of cases) {
   const o = replayOptions(dir, '/nonexistent');
   const batches = replayBatches(o);
   const images = [...new Set(batches.samples.map((s) => s.image).filter((p): p is string => p !== null))].sort();
-  const pipeline = LlavaPipeline.load(o.modelDir, { imageAspect: o.imageAspect });
-  const pixels = images.length ? stackPixelValues(await Promise.all(images.map((p) => preprocessImage(join(o.imageFolder, p), pipeline.processor)))) : { shape: [0], data: new Float32Array(0) };
-  pipeline.dispose();
+  const pixels = images.length ? stackPixelValues(await Promise.all(images.map((p) => preprocessImage(join(o.imageFolder, p), batches.processor)))) : { shape: [0], data: new Float32Array(0) };
   writeNpy(join(dir, 'pixels.npy'), { dtype: 'float32', shape: pixels.shape, data: pixels.data });
   const samples = batches.samples.map((s) => ({ ids: s.ids, labels: s.labels, image: s.image === null ? -1 : images.indexOf(s.image) }));
   writeFileSync(join(dir, 'batches.json'), `${JSON.stringify({ imageTokenId: batches.imageTokenId, images, samples, micro: batches.micro })}\n`);

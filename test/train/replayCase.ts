@@ -2,12 +2,13 @@
 // micro-batches it trains on in order. tools/make_train_goldens.ts dumps these for tools/train_replay.py (PyTorch);
 // replay.test.ts trains the same run and compares with torch's numbers.
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { prepareRun, TRAIN_DEFAULTS, type TrainOptions } from '../../src/train/trainer.js';
 import { STAGES } from '../../src/train/stages.js';
 import { epochBatches } from '../../src/train/batches.js';
 import type { TrainSample } from '../../src/train/dataset.js';
 import type { TemplateName } from '../../src/data/templates.js';
+import type { ImageProcessorConfig } from '../../src/data/preprocess.js';
 
 export const REPLAY_DIR = resolve(import.meta.dirname, '../fixtures/train-replay');
 export const REPLAY_CASES = ['stage1', 'stage2-accum', 'stage2-vision'] as const;
@@ -63,6 +64,8 @@ export interface ReplayBatches {
   readonly imageTokenId: number;
   readonly samples: readonly { ids: readonly number[]; labels: readonly number[]; image: string | null }[];
   readonly micro: readonly (readonly number[])[];
+  /** The model's image preprocessing (the dump's pixel values come from it). */
+  readonly processor: ImageProcessorConfig;
 }
 
 /** Builds the case's dataset and order as the trainer does (the trainer's own order: epochBatches by seed). */
@@ -75,8 +78,9 @@ export function replayBatches(o: TrainOptions): ReplayBatches {
     for (let epoch = 0; micro.length < run.totalSteps * o.gradAccum; epoch++) micro.push(...epochBatches(items, o.batchSize, o.seed, epoch, o.groupByLength));
     return {
       imageTokenId: run.pipeline.tokenizer.imageTokenId!,
-      samples: samples.map((s) => ({ ids: s.inputIds, labels: s.labels, image: s.image === undefined ? null : s.image.slice(o.imageFolder.length + 1) })),
+      samples: samples.map((s) => ({ ids: s.inputIds, labels: s.labels, image: s.image === undefined ? null : relative(o.imageFolder, s.image) })),
       micro: micro.slice(0, run.totalSteps * o.gradAccum),
+      processor: run.pipeline.processor,
     };
   } finally {
     run.pipeline.dispose();
