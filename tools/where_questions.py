@@ -27,6 +27,7 @@ import os
 import random
 import sys
 
+# The world's own region phrases, as its captions use them (src/world/spatial.ts).
 REGIONS = [
     ['in the top left corner', 'at the top', 'in the top right corner'],
     ['on the left side', 'in the center', 'on the right side'],
