@@ -57,6 +57,12 @@ def make_sampler(form: str, background: int, seed: int):
     return sample
 
 
+def longest_sequence(a) -> int:
+    """Tokens in the longest sequence a run draws: four items (six words each in two-hop) and the six-token question."""
+    context = 4 * 6 if a.form == 'two-hop' else max(4, a.background)
+    return context + 6
+
+
 class Block(torch.nn.Module):
     def __init__(self, width: int, heads: int, rope_theta: float | None):
         super().__init__()
@@ -90,7 +96,8 @@ class Toy(torch.nn.Module):
         super().__init__()
         self.rope = a.positions == 'rope'
         self.embed = torch.nn.Embedding(len(WORDS), a.width)
-        self.position = torch.nn.Embedding(128, a.width)
+        # At least 128 rows, as the figures in the README were drawn with (the table's init draws come first).
+        self.position = torch.nn.Embedding(max(128, longest_sequence(a)), a.width)
         self.blocks = torch.nn.ModuleList([Block(a.width, a.heads, a.rope_theta if self.rope else None) for _ in range(a.layers)])
         self.norm = torch.nn.LayerNorm(a.width)
         self.unembed = torch.nn.Linear(a.width, len(WORDS), bias=False)
