@@ -36,6 +36,15 @@ REGIONS = [
 ALL_REGIONS = [r for row in REGIONS for r in row]
 
 
+def bare(region: str) -> str:
+    """A region phrase without its preposition and article: 'in the top left corner' -> 'top left corner'."""
+    return region.split(' the ', 1)[1]
+
+
+# Longest first, so 'top left corner' is found before 'top'.
+BARE_REGIONS = sorted((bare(r) for r in ALL_REGIONS), key=len, reverse=True)
+
+
 def third(v: float):
     """The third of the side v (0..1) lies in, or None when it is within 0.04 of a border."""
     for b in range(3):
@@ -57,7 +66,7 @@ def load_world(world: str):
     return images, objects, shapes, splits
 
 
-def questions(image, objs, shapes, name_by: str):
+def questions(image, objs, shapes, name_by: str, form: str = 'sentence'):
     """(question, answer, region) for each object of the picture that can be named and placed."""
     side_x, side_y = image['width'], image['height']
     colours = [o['attributes']['color'] for o in objs]
@@ -73,7 +82,14 @@ def questions(image, objs, shapes, name_by: str):
         if col is None or row is None:
             continue
         named = f'{colour} shape' if name_by == 'colour' else name
-        out.append((f'Where is the {named}?', f'The {named} is {REGIONS[row][col]}.', REGIONS[row][col]))
+        region = REGIONS[row][col]
+        if form == 'sentence':
+            answer = f'The {named} is {region}.'
+        elif form == 'adjacent':
+            answer = f'The {named} {bare(region)}.'
+        else:  # colour-last: the colour word right before the place
+            answer = f'The {" ".join(named.split()[::-1])} {bare(region)}.'
+        out.append((f'Where is the {named}?', answer, region))
     return out
 
 
@@ -84,7 +100,7 @@ def make(a):
     rng = random.Random(a.seed)
     train = []
     for iid in splits[a.split]:
-        qs = questions(images[iid], objects[iid], shapes, a.name)
+        qs = questions(images[iid], objects[iid], shapes, a.name, a.answer_form)
         if not qs:
             continue
         rng.shuffle(qs)
@@ -114,7 +130,10 @@ def score(a):
         for line in f:
             ans = json.loads(line)
             t = test[ans['question_id']]
-            said = [r for r in ALL_REGIONS if r in ans['text'].lower()]
+            text = ans['text'].lower()
+            # The place named first; a bare place ('top left corner') counts as its phrase.
+            found = [(text.find(b), -len(b), b) for b in BARE_REGIONS if b in text]
+            said = [next(r for r in ALL_REGIONS if bare(r) == min(found)[2])] if found else []
             k = str(min(t['objects'], 4)) + ('+' if t['objects'] >= 4 else '')
             seen[k] += 1
             right[k] += bool(said) and said[0] == t['region']
@@ -134,6 +153,10 @@ def main():
     m.add_argument('--split', default='train', help='split the train questions come from (default train)')
     m.add_argument('--name', choices=['colour-shape', 'colour'], default='colour-shape')
     m.add_argument('--test-questions', type=int, default=300)
+    m.add_argument('--answer-form', choices=['sentence', 'adjacent', 'colour-last'], default='sentence',
+                   help="sentence: 'The pink square is in the top left corner.'; adjacent: 'The pink square top left "
+                        "corner.' (the place written right after the name); colour-last: 'The square pink top left "
+                        "corner.' (right after the colour word)")
     m.add_argument('--seed', type=int, default=0)
     s = sub.add_parser('score')
     s.add_argument('--test', required=True)
