@@ -45,6 +45,12 @@ def apart(direction, a, b):
     return {'left': ax1 <= bx0, 'right': ax0 >= bx1, 'up': ay1 <= by0, 'down': ay0 >= by1}[direction]
 
 
+def uniquely_named(objects):
+    """The objects whose colour and shape no other object in the picture shares."""
+    names = [(o['color'], o['shape']) for o in objects]
+    return [o for o, n in zip(objects, names) if names.count(n) == 1]
+
+
 def questions(task, images, rng, min_objects=1):
     """Rows of (image, query ids..., answer); the query ids' meaning depends on the task."""
     rows = []
@@ -54,20 +60,17 @@ def questions(task, images, rng, min_objects=1):
         if task == 'total':
             rows.append((i, 0, 0, 0, 0, 0, min(len(objects), 6) - 1))
         elif task == 'where':
-            names = [(o['color'], o['shape']) for o in objects]
-            for o in objects:
-                if names.count((o['color'], o['shape'])) == 1:
-                    x0, y0, x1, y1 = o['bbox']
-                    ninth = 3 * min(2, int((y0 + y1) / 2 * 3)) + min(2, int((x0 + x1) / 2 * 3))
-                    rows.append((i, COLOURS.index(o['color']), SHAPES.index(o['shape']), 0, 0, 0, ninth))
+            for o in uniquely_named(objects):
+                x0, y0, x1, y1 = o['bbox']
+                ninth = 3 * min(2, int((y0 + y1) / 2 * 3)) + min(2, int((x0 + x1) / 2 * 3))
+                rows.append((i, COLOURS.index(o['color']), SHAPES.index(o['shape']), 0, 0, 0, ninth))
         elif task == 'count':
             for s, shape in enumerate(SHAPES):
                 n = sum(o['shape'] == shape for o in objects)
                 if n <= 3:
                     rows.append((i, s, 0, 0, 0, 0, n))
         else:
-            names = [(o['color'], o['shape']) for o in objects]
-            unique = [o for o in objects if names.count((o['color'], o['shape'])) == 1]
+            unique = uniquely_named(objects)
             for a in unique:
                 for b in unique:
                     if a is b:
@@ -206,6 +209,12 @@ def main():
     p.add_argument('--raw', action='store_true', help='the tokens as dumped (default: each channel standardised over the train patches)')
     p.add_argument('--separate', action='store_true', help="an object's colour and shape as two query tokens, not one")
     a = p.parse_args()
+    if (a.trailing or a.mix_trailing) and not a.llm_like:
+        p.error('--trailing and --mix-trailing need --llm-like (the default reader answers from the first query)')
+    if a.mix_trailing and not a.trailing:
+        p.error('--mix-trailing needs --trailing N')
+    if a.shape_first and not a.separate:
+        p.error('--shape-first needs --separate (a name is one token without it)')
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)

@@ -41,8 +41,8 @@ def bare(region: str) -> str:
     return region.split(' the ', 1)[1]
 
 
-# Longest first, so 'top left corner' is found before 'top'.
-BARE_REGIONS = sorted((bare(r) for r in ALL_REGIONS), key=len, reverse=True)
+# Each place without its preposition, and the phrase it comes from.
+REGION_OF_BARE = {bare(r): r for r in ALL_REGIONS}
 
 
 def third(v: float):
@@ -132,8 +132,9 @@ def score(a):
             t = test[ans['question_id']]
             text = ans['text'].lower()
             # The place named first; a bare place ('top left corner') counts as its phrase.
-            found = [(text.find(b), -len(b), b) for b in BARE_REGIONS if b in text]
-            said = [next(r for r in ALL_REGIONS if bare(r) == min(found)[2])] if found else []
+            # At one position the longer place wins ('top left corner' over 'top').
+            found = [(text.find(b), -len(b), b) for b in REGION_OF_BARE if b in text]
+            said = [REGION_OF_BARE[min(found)[2]]] if found else []
             k = str(min(t['objects'], 4)) + ('+' if t['objects'] >= 4 else '')
             seen[k] += 1
             right[k] += bool(said) and said[0] == t['region']
