@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { loadWorld } from '../world/annotations.js';
 import { DEFAULT_BENCH_OPTIONS, benchmarkToJsonLines, generateBenchmark } from '../world/benchmark.js';
-import { DEFAULT_VQA_OPTIONS, VQA_TYPES, attachShortAnswers, worldVqaEntries } from '../world/vqa.js';
+import { ANSWER_FORMS, DEFAULT_VQA_OPTIONS, VQA_TYPES, attachShortAnswers, parseAnswerForm, worldVqaEntries, type AnswerForm } from '../world/vqa.js';
 import { parseQuestionTypes, type QuestionType } from '../world/phrasings.js';
 import { DEFAULT_SHEET_OPTIONS, drawContactSheet, type SheetOptions } from '../world/sheet.js';
 import { DEFAULT_IMAGE_SIZE, generateWorld, writeFileAtomicMkdir } from '../world/world.js';
@@ -108,10 +108,11 @@ export function register(program: Command): void {
     .option('--seed <k>', 'question sampling seed', integer('--seed'), DEFAULT_VQA_OPTIONS.seed)
     .option('--word-noise <p>', 'share of questions given a made-up word or lose a filler word, so wording matters less', probability('--word-noise'), 0)
     .option('--types <list>', `only these types, comma-separated (the same questions the full set holds): ${VQA_TYPES.join(', ')}`, (v: string) => parseQuestionTypes(v, '--types', VQA_TYPES))
+    .option('--answer-form <form>', `how answers are written: ${ANSWER_FORMS.join(' or ')} ("No." or, restated, "A triangle in green never appears."; restated changes existence only)`, (v: string) => parseAnswerForm(v), 'short' as AnswerForm)
     .option('--attach-to <file.json>', 'instead, add --attach-turns of its questions to each conversation of this LLaVA JSON about a world image (opening every other one, ending the rest)')
     .option('--attach-turns <n>', 'questions added to each conversation with --attach-to', integer('--attach-turns'), 4)
-    .action((opts: { in: string; out: string; perType: number; turns: number; draws: number; seed: number; wordNoise: number; types?: QuestionType[]; attachTo?: string; attachTurns: number }) => {
-      const entries = worldVqaEntries(loadWorld(opts.in), { perType: opts.perType, turnsPerEntry: opts.turns, draws: opts.draws, wordNoise: opts.wordNoise, seed: opts.seed, ...(opts.types ? { types: opts.types } : {}) });
+    .action((opts: { in: string; out: string; perType: number; turns: number; draws: number; seed: number; wordNoise: number; types?: QuestionType[]; answerForm: AnswerForm; attachTo?: string; attachTurns: number }) => {
+      const entries = worldVqaEntries(loadWorld(opts.in), { perType: opts.perType, turnsPerEntry: opts.turns, draws: opts.draws, wordNoise: opts.wordNoise, answerForm: opts.answerForm, seed: opts.seed, ...(opts.types ? { types: opts.types } : {}) });
       const turns = entries.reduce((n, e) => n + e.conversations.length / 2, 0);
       if (opts.attachTo === undefined) {
         writeFileAtomicMkdir(opts.out, JSON.stringify(entries) + '\n');

@@ -76,7 +76,7 @@ function stage2Data(o: Pick<DemoOptions, 'out' | 'profile'>): string {
 /** The short-answer part of the data step as commands, if the profile has one. */
 function vqaCommand(p: DemoProfile, P: ReturnType<typeof demoPaths>, seed: number): string {
   if (p.vqaPerType === 0) return '';
-  const drawn = `--per-type ${p.vqaPerType} --seed ${seed}${p.vqaWordNoise > 0 ? ` --word-noise ${p.vqaWordNoise}` : ''}`;
+  const drawn = `--per-type ${p.vqaPerType} --seed ${seed}${p.vqaWordNoise > 0 ? ` --word-noise ${p.vqaWordNoise}` : ''}${p.vqaAnswerForm !== 'short' ? ` --answer-form ${p.vqaAnswerForm}` : ''}`;
   const vqa = ` && llava world vqa --in ${P.world} --out ${P.vqa} ${drawn}`;
   if (p.vqaAttachTurns === 0) return `${vqa}   # stage 2 trains on ${P.stage2Mix}: instruct.json + vqa.json`;
   return `${vqa} && llava world vqa --in ${P.world} --out ${P.stage2Mix} ${drawn} --attach-to ${P.instruct} --attach-turns ${p.vqaAttachTurns}`;
@@ -255,7 +255,7 @@ async function dataStep(o: DemoOptions): Promise<string> {
   exportRun(run, join(tmp, 'instruct.json'));
   const pairs = pretrainPairs(records, prompts, o.seed);
   writeFileAtomic(join(tmp, 'pretrain.json'), JSON.stringify(pairs.entries) + '\n');
-  const vqa = o.profile.vqaPerType > 0 ? worldVqaEntries(loadWorld(P.world), { ...DEFAULT_VQA_OPTIONS, perType: o.profile.vqaPerType, wordNoise: o.profile.vqaWordNoise, seed: o.seed }) : [];
+  const vqa = o.profile.vqaPerType > 0 ? worldVqaEntries(loadWorld(P.world), { ...DEFAULT_VQA_OPTIONS, perType: o.profile.vqaPerType, wordNoise: o.profile.vqaWordNoise, answerForm: o.profile.vqaAnswerForm, seed: o.seed }) : [];
   if (vqa.length > 0) {
     writeFileAtomic(join(tmp, 'vqa.json'), JSON.stringify(vqa) + '\n');
     const instruct = JSON.parse(readFileSync(join(tmp, 'instruct.json'), 'utf8')) as LlavaEntry[];

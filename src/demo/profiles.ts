@@ -2,6 +2,7 @@
 // profile and seed always mean the same run. `quick` is the test suite's, `default` the README's.
 import { parseProjectorType, type VisionConfig, type TextConfig, type ProjectorConfig } from '../model/config.js';
 import { NAMED_CONFIGS } from '../model/namedConfigs.js';
+import type { AnswerForm } from '../world/vqa.js';
 
 /** The profiles' names. */
 export const DEMO_PROFILES = ['quick', 'default', 'full'] as const;
@@ -64,6 +65,8 @@ export interface DemoProfile {
    * Over seeds 0-2, 12 / 10 / 8 gates against 10 / 9 / 6 (README, "What it learns today").
    */
   readonly vqaWordNoise: number;
+  /** How the short answers are written (`llava world vqa --answer-form`): 'restated' names the object before an existence verdict. */
+  readonly vqaAnswerForm: AnswerForm;
   /** World-bench questions per type on the test split. */
   readonly benchPerType: number;
   /** Answer length limit in evaluation (world-bench answers are one sentence; descriptions longer). */
@@ -100,6 +103,7 @@ const DEFAULT_PROFILE: DemoProfile = {
   vqaPerType: 6000,
   vqaAttachTurns: 4,
   vqaWordNoise: 0.3,
+  vqaAnswerForm: 'restated',
   benchPerType: 200,
   maxNewTokens: 48,
 };

@@ -11,7 +11,7 @@ export function tokenize(text: string): string[] {
 const NEGATIONS = new Set(['no', 'not', 'nope', 'none', 'never', 'neither', 'nor', 'without', "isn't", "aren't", "doesn't", "don't", "can't", 'cannot', "wasn't"]);
 const AFFIRMATIONS = new Set(['yes', 'yeah', 'yep', 'yup', 'sure', 'correct', 'indeed', 'true', 'right', 'certainly', 'definitely', 'affirmative']);
 /** Words that, with no explicit yes/no, still assert presence ("There is a red circle"). */
-const PRESENCE = new Set(['is', 'are', 'see', 'contains', 'visible', 'has', 'there']);
+const PRESENCE = new Set(['is', 'are', 'see', 'contains', 'visible', 'has', 'there', 'appears', 'appear']);
 
 /**
  * Yes or no from a free-form reply: a leading yes/no word decides; otherwise any negation

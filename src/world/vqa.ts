@@ -9,7 +9,7 @@ import { generateTrainingQuestions, type BenchQuestion } from './benchmark.js';
 import type { QuestionType } from './phrasings.js';
 import { questionNoise } from './questionNoise.js';
 import { shuffled } from './sampling.js';
-import { NAME_WORDS } from './vocabulary.js';
+import { COLORS, NAME_WORDS, SHAPES } from './vocabulary.js';
 import { Rng } from '../tensor/random.js';
 import { groupBy } from '../util/groupBy.js';
 
@@ -31,7 +31,28 @@ export interface WorldVqaOptions {
    * questions are the ones the unfiltered set holds: a curriculum of one type asks what the mix asks.
    */
   readonly types?: readonly QuestionType[];
+  /** How answers are written (see AnswerForm); default 'short'. */
+  readonly answerForm?: AnswerForm;
   readonly seed: number;
+}
+
+/**
+ * How short answers are written. 'short': a word or a phrase ("No."). 'restated': an existence answer names the
+ * object shape first and its colour last, and the next word gives the verdict ("A triangle in green appears." /
+ * "A triangle in green never appears."); the other types as 'short'. The colour word, the attribute the vision
+ * tower's patches carry best, then sits right before the token that decides, and the model learns to look: trained
+ * on existence alone (3000 steps of 4), 79.0 / 73.0 / 75.5% on POPE against 50.5 / 48.5 / 50.5% for "No.", while
+ * "A triangle in green: no." (one token between colour and verdict) stayed near chance (README, "What it learns
+ * today"). A restated relative position (both places written out first) measured no better, so the other types keep
+ * their short answers.
+ */
+export const ANSWER_FORMS = ['short', 'restated'] as const;
+export type AnswerForm = (typeof ANSWER_FORMS)[number];
+
+/** An answer form by name, with an error listing the known ones. */
+export function parseAnswerForm(name: string, flag = '--answer-form'): AnswerForm {
+  if (!(ANSWER_FORMS as readonly string[]).includes(name)) throw new Error(`${flag} must be one of ${ANSWER_FORMS.join(', ')}, got "${name}"`);
+  return name as AnswerForm;
 }
 
 /** The closed types, the ones with a short answer (a detail question asks for a description). */
@@ -40,12 +61,29 @@ export const VQA_TYPES: readonly QuestionType[] = ['existence', 'color', 'count'
 /** What `llava world vqa` draws by default; the demo takes these with its profile's vqaPerType. */
 export const DEFAULT_VQA_OPTIONS: WorldVqaOptions = { perType: 6000, turnsPerEntry: 8, draws: 2, seed: 0 };
 
-/** The answer in a word or a phrase: "Yes." / "No.", "Pink.", "2.", or "The red circle." (position choice). */
-export function shortAnswer(q: Pick<BenchQuestion, 'type' | 'answer' | 'choices'>): string {
+/**
+ * The answer in a word or a phrase: "Yes." / "No.", "Pink.", "2.", or "The red circle." (position choice). In the
+ * restated form an existence answer names the object its question asks about, shape first: "A circle in red appears." /
+ * "A circle in red never appears.".
+ */
+export function shortAnswer(q: Pick<BenchQuestion, 'type' | 'answer' | 'choices'> & { readonly question?: string }, form: AnswerForm = 'short'): string {
   if (q.type === 'detail') throw new Error('a detail question has no short answer');
   const a = q.answer;
+  if (form === 'restated' && q.type === 'existence') {
+    const [color, shape] = askedObject(q.question ?? '');
+    return `A ${shape} in ${color} ${a === 'yes' ? 'appears' : 'never appears'}.`;
+  }
   if (q.type === 'position' && a !== 'yes' && a !== 'no') return `The ${a}.`; // the choice form answers a name
   return `${a.charAt(0).toUpperCase()}${a.slice(1)}.`;
+}
+
+const OBJECT_NAME = new RegExp(`\\b(${COLORS.join('|')}) (${SHAPES.join('|')})\\b`, 'g');
+
+/** The one object (colour, shape) an existence question names. */
+function askedObject(question: string): [string, string] {
+  const names = [...new Set([...question.toLowerCase().matchAll(OBJECT_NAME)].map((m) => `${m[1]} ${m[2]}`))];
+  if (names.length !== 1) throw new Error(`an existence question must name one object to restate it, "${question}" names ${names.length === 0 ? 'none' : names.join(', ')}`);
+  return names[0]!.split(' ') as [string, string];
 }
 
 /** Questions with one key ask the same thing in other words ("Is there a red star...", "Can you see a red star..."). */
@@ -73,22 +111,23 @@ export function worldVqaEntries(world: Pick<LoadedWorld, 'images' | 'splits'>, o
   const types = o.types ?? VQA_TYPES;
   const other = types.filter((t) => !VQA_TYPES.includes(t));
   if (types.length === 0 || other.length > 0) throw new Error(`short-answer types must be some of ${VQA_TYPES.join(', ')}, got ${types.length === 0 ? 'none' : other.join(', ')}`);
-  const entries = Array.from({ length: draws }, (_, k) => oneDraw(world, o.perType, o.turnsPerEntry, o.seed + k, o.wordNoise ?? 0, types)).flat();
+  const entries = Array.from({ length: draws }, (_, k) => oneDraw(world, o, o.seed + k, types)).flat();
   return entries.map((e, i) => ({ id: `vqa-${i + 1}`, ...e }));
 }
 
-function oneDraw(world: Pick<LoadedWorld, 'images' | 'splits'>, perType: number, turnsPerEntry: number, seed: number, wordNoise: number, types: readonly QuestionType[]): Omit<LlavaEntry, 'id'>[] {
-  const asked = generateTrainingQuestions(world, { perType, seed }).filter((q) => types.includes(q.type));
+function oneDraw(world: Pick<LoadedWorld, 'images' | 'splits'>, o: WorldVqaOptions, seed: number, types: readonly QuestionType[]): Omit<LlavaEntry, 'id'>[] {
+  const { turnsPerEntry } = o;
+  const asked = generateTrainingQuestions(world, { perType: o.perType, seed }).filter((q) => types.includes(q.type));
   const byImage = groupBy(asked, (q) => q.image);
   const rng = new Rng((seed ^ VQA_ORDER_STREAM) >>> 0);
-  const noise = questionNoise(wordNoise, seed ^ VQA_NOISE_STREAM);
+  const noise = questionNoise(o.wordNoise ?? 0, seed ^ VQA_NOISE_STREAM);
   const entries: Omit<LlavaEntry, 'id'>[] = [];
   for (const [image, drawn] of byImage) {
     const questions = shuffled(rng, balancedExistence([...new Map(drawn.map((q) => [sameQuestion(q), q])).values()]));
     for (let start = 0; start < questions.length; start += turnsPerEntry) {
       const turns = questions.slice(start, start + turnsPerEntry).flatMap((q, i) => [
         { from: 'human' as const, value: i === 0 ? `${IMAGE_PLACEHOLDER}\n${noise(q.question)}` : noise(q.question) },
-        { from: 'gpt' as const, value: shortAnswer(q) },
+        { from: 'gpt' as const, value: shortAnswer(q, o.answerForm) },
       ]);
       entries.push({ image, conversations: turns });
     }

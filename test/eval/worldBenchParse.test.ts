@@ -19,6 +19,8 @@ test('yes/no from free-form replies', () => {
     ["I don't see a red circle.", 'no'],
     ['The red circle is not to the left of the square.', 'no'],
     ['None of the shapes is a red circle.', 'no'],
+    ['A triangle in green appears.', 'yes'],
+    ['A triangle in green never appears.', 'no'],
     ['', undefined],
     ['Hmm.', undefined],
   ];

@@ -131,3 +131,32 @@ test('types: one type alone asks exactly the questions the full set holds of it;
   assert.throws(() => worldVqaEntries(world, { perType: 400, turnsPerEntry: 4, seed: 1, types: ['detail'] }), /some of existence, color, count, position, got detail/);
   assert.throws(() => worldVqaEntries(world, { perType: 400, turnsPerEntry: 4, seed: 1, types: [] }), /got none/);
 });
+
+test('restated answers: existence names its object shape first, then the verdict; the parsers read the same answer', () => {
+  const q = (question: string, answer: string) => ({ type: 'existence' as const, answer, choices: ['yes', 'no'], question });
+  assert.equal(shortAnswer(q('Is there a green triangle in the image?', 'no'), 'restated'), 'A triangle in green never appears.');
+  assert.equal(shortAnswer(q('Can you see a Pink Star?', 'yes'), 'restated'), 'A star in pink appears.');
+  assert.equal(shortAnswer(q('Is there a green triangle in the image?', 'no'), 'short'), 'No.');
+  assert.throws(() => shortAnswer(q('Is there anything here?', 'no'), 'restated'), /must name one object to restate it, "Is there anything here\?" names none/);
+  assert.throws(() => shortAnswer(q('Is there a red circle or a blue star?', 'no'), 'restated'), /names red circle, blue star/);
+  const restated = worldVqaEntries(world, { perType: 400, turnsPerEntry: 3, seed: 1, answerForm: 'restated' });
+  const plain = worldVqaEntries(world, { perType: 400, turnsPerEntry: 3, seed: 1 });
+  assert.deepEqual(restated.map((e) => e.conversations.filter((_, i) => i % 2 === 0)), plain.map((e) => e.conversations.filter((_, i) => i % 2 === 0)), 'the same questions');
+  const typeOf = new Map(questions.map((q) => [q.question, q.type]));
+  let existence = 0;
+  restated.forEach((e, k) => {
+    for (let i = 0; i < e.conversations.length; i += 2) {
+      const question = e.conversations[i]!.value.replace('<image>\n', '');
+      const [was, now] = [plain[k]!.conversations[i + 1]!.value, e.conversations[i + 1]!.value];
+      if (typeOf.get(question) !== 'existence') {
+        assert.equal(now, was, question);
+        continue;
+      }
+      existence++;
+      const [, shape, colour] = now.match(/^A (\w+) in (\w+) (?:appears|never appears)\.$/)!;
+      assert.ok(question.toLowerCase().includes(`${colour} ${shape}`), `${question} -> ${now}`);
+      assert.equal(parseYesNo(now), parseYesNo(was), `${question}: ${was} / ${now}`);
+    }
+  });
+  assert.ok(existence > 100, `${existence} existence answers`);
+});
