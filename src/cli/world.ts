@@ -108,7 +108,7 @@ export function register(program: Command): void {
     .option('--seed <k>', 'question sampling seed', integer('--seed'), DEFAULT_VQA_OPTIONS.seed)
     .option('--word-noise <p>', 'share of questions given a made-up word or lose a filler word, so wording matters less', probability('--word-noise'), 0)
     .option('--types <list>', `only these types, comma-separated (the same questions the full set holds): ${VQA_TYPES.join(', ')}`, (v: string) => parseQuestionTypes(v, '--types', VQA_TYPES))
-    .option('--answer-form <form>', `how answers are written: ${ANSWER_FORMS.join(' or ')} ("No." or, restated, "A triangle in green never appears."; restated changes existence only)`, (v: string) => parseAnswerForm(v), 'short' as AnswerForm)
+    .option('--answer-form <form>', `how answers are written: ${ANSWER_FORMS.join(' or ')} ("No."; restated writes out what existence and count answers look up: "A triangle in green never appears.", "Colours red, blue: star red appears twice, star blue never, so 2.")`, (v: string) => parseAnswerForm(v), 'short' as AnswerForm)
     .option('--attach-to <file.json>', 'instead, add --attach-turns of its questions to each conversation of this LLaVA JSON about a world image (opening every other one, ending the rest)')
     .option('--attach-turns <n>', 'questions added to each conversation with --attach-to', integer('--attach-turns'), 4)
     .action((opts: { in: string; out: string; perType: number; turns: number; draws: number; seed: number; wordNoise: number; types?: QuestionType[]; answerForm: AnswerForm; attachTo?: string; attachTurns: number }) => {

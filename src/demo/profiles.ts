@@ -65,11 +65,14 @@ export interface DemoProfile {
    * Over seeds 0-2, 12 / 10 / 8 gates against 10 / 9 / 6 (README, "What it learns today").
    */
   readonly vqaWordNoise: number;
-  /** How the short answers are written (`llava world vqa --answer-form`): 'restated' names the object before an existence verdict. */
+  /**
+   * How the short answers are written (`llava world vqa --answer-form`): 'restated' writes out what existence and count
+   * answers look up, each colour word right before what is read off the picture, then concludes.
+   */
   readonly vqaAnswerForm: AnswerForm;
   /** World-bench questions per type on the test split. */
   readonly benchPerType: number;
-  /** Answer length limit in evaluation (world-bench answers are one sentence; descriptions longer). */
+  /** Answer length limit in evaluation (short answers are one sentence, restated count up to ~50 tokens; descriptions longer). */
   readonly maxNewTokens: number;
 }
 
@@ -105,7 +108,7 @@ const DEFAULT_PROFILE: DemoProfile = {
   vqaWordNoise: 0.3,
   vqaAnswerForm: 'restated',
   benchPerType: 200,
-  maxNewTokens: 48,
+  maxNewTokens: 64,
 };
 
 const PROFILES: { readonly [P in DemoProfileName]: DemoProfile } = {

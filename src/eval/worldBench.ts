@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { BenchQuestion, PopeSetting } from '../world/benchmark.js';
 import { POPE_SETTINGS } from '../world/benchmark.js';
 import { QUESTION_TYPES, type QuestionType } from '../world/phrasings.js';
-import { parseChoice, parseColor, parseCount, parseMentions, parseYesNo } from './worldBenchParse.js';
+import { conclusion, parseChoice, parseColor, parseCount, parseMentions, parseYesNo } from './worldBenchParse.js';
 
 /** A model's reply to one question. */
 export interface BenchReply {
@@ -75,7 +75,8 @@ const ratio = (a: number, b: number): number => (b === 0 ? 0 : a / b);
 const f1Of = (p: number, r: number): number => (p + r === 0 ? 0 : (2 * p * r) / (p + r));
 
 /** What the parser reads a reply as, for a closed question; undefined if unreadable. */
-export function readReply(q: BenchQuestion, reply: string): string | undefined {
+export function readReply(q: BenchQuestion, whole: string): string | undefined {
+  const reply = q.type === 'detail' ? whole : conclusion(whole);
   switch (q.type) {
     case 'existence':
       return parseYesNo(reply);
@@ -140,7 +141,7 @@ function popeScore(setting: PopeScore['setting'], questions: readonly BenchQuest
   let tn = 0;
   for (const q of questions) {
     // As in POPE, anything not read as "yes" counts as "no".
-    const saidYes = parseYesNo(replies.get(q.id) ?? '') === 'yes';
+    const saidYes = parseYesNo(conclusion(replies.get(q.id) ?? '')) === 'yes';
     if (q.answer === 'yes') saidYes ? tp++ : fn++;
     else saidYes ? fp++ : tn++;
   }

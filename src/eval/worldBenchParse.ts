@@ -8,6 +8,21 @@ export function tokenize(text: string): string[] {
   return text.toLowerCase().match(/[a-z0-9]+(?:'[a-z]+)?|[.,;:!?]/g) ?? [];
 }
 
+/** Words after which a reasoned reply states its conclusion. */
+const CONCLUDING = /\b(?:so|therefore|thus|hence)\b/gi;
+
+/**
+ * The part of a reply that answers: after its last "so" (or "therefore", "thus", "hence") when words follow it, else
+ * the whole reply. A reply that reasons first ("Colours red, blue: star red appears twice, star blue never, so 2.")
+ * names colours and counts before it concludes; read whole, those would decide.
+ */
+export function conclusion(text: string): string {
+  const last = [...text.matchAll(CONCLUDING)].at(-1);
+  if (last === undefined) return text;
+  const rest = text.slice(last.index! + last[0].length);
+  return /[a-z0-9]/i.test(rest) ? rest : text;
+}
+
 const NEGATIONS = new Set(['no', 'not', 'nope', 'none', 'never', 'neither', 'nor', 'without', "isn't", "aren't", "doesn't", "don't", "can't", 'cannot', "wasn't"]);
 const AFFIRMATIONS = new Set(['yes', 'yeah', 'yep', 'yup', 'sure', 'correct', 'indeed', 'true', 'right', 'certainly', 'definitely', 'affirmative']);
 /** Words that, with no explicit yes/no, still assert presence ("There is a red circle"). */

@@ -35,6 +35,10 @@ export interface BenchQuestion {
   readonly pope?: PopeSetting;
   /** detail only: the names of the objects in the image, sorted, unique. */
   readonly objects?: readonly string[];
+  /** existence: the object asked about; position: the two, in the order the question names them ("red circle"). */
+  readonly named?: readonly string[];
+  /** count: the shape counted. */
+  readonly shape?: Shape;
 }
 
 /** Options of `generateBenchmark`. */
@@ -159,7 +163,7 @@ function existenceQuestions(d: Draw, test: readonly WorldImage[], stats: Statist
     for (const im of test) {
       const present = namesIn(im);
       const ask = (object: string, answer: string): void => {
-        const q = { ...base(d, 'existence', im, choosePhrasing(d, 'existence'), { object }), answer, choices: YES_NO, ...(setting === 'swap' ? {} : { pope: setting }) };
+        const q = { ...base(d, 'existence', im, choosePhrasing(d, 'existence'), { object }), named: [object], answer, choices: YES_NO, ...(setting === 'swap' ? {} : { pope: setting }) };
         candidates.push({ key: answer, q });
       };
       ask(pick(rng, [...present]), 'yes');
@@ -190,7 +194,7 @@ function countQuestions(d: Draw, test: readonly WorldImage[], target: number): O
     for (const shape of SHAPES) {
       const answer = String(countShape(im, shape));
       if (!COUNT_ANSWERS.includes(answer)) continue;
-      const q = { ...base(d, 'count', im, choosePhrasing(d, 'count'), { shapes: SHAPE_PLURAL[shape] }), answer, choices: COUNT_ANSWERS };
+      const q = { ...base(d, 'count', im, choosePhrasing(d, 'count'), { shapes: SHAPE_PLURAL[shape] }), shape, answer, choices: COUNT_ANSWERS };
       candidates.push({ key: answer, q });
     }
   }
@@ -224,16 +228,17 @@ function positionQuestions(d: Draw, test: readonly WorldImage[], target: number)
           if (truth === undefined) continue;
           const phrasing = choosePhrasing(d, 'position');
           const values = { a: objectName(a), b: objectName(b) };
+          const named = [values.a, values.b];
           if (positionForm(d.phrasings('position')[phrasing]!.template) === 'yesno') {
             const asked = rng.uniform() < 0.5 ? truth : opposite(truth);
             const answer = asked === truth ? 'yes' : 'no';
-            const q = { ...base(d, 'position', im, phrasing, { ...values, relation: asked }), answer, choices: YES_NO };
+            const q = { ...base(d, 'position', im, phrasing, { ...values, relation: asked }), named, answer, choices: YES_NO };
             candidates.push({ key: `yesno:${answer}`, q });
           } else {
             const direction = rng.uniform() < 0.5 ? truth : opposite(truth);
             // a is `truth` of b, so a lies further in direction `truth`.
             const answer = direction === truth ? values.a : values.b;
-            const q = { ...base(d, 'position', im, phrasing, { ...values, direction: DIRECTION_OF[direction] }), answer, choices: [values.a, values.b] };
+            const q = { ...base(d, 'position', im, phrasing, { ...values, direction: DIRECTION_OF[direction] }), named, answer, choices: [values.a, values.b] };
             candidates.push({ key: answer === values.a ? 'choice:first' : 'choice:second', q });
           }
         }

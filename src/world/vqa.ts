@@ -4,12 +4,12 @@
 // LLaVA-1.5 mixes academic VQA into its instruction data the same way.
 import type { LlavaEntry } from '../datagen/export.js';
 import { IMAGE_PLACEHOLDER, withoutImagePlaceholder } from '../datagen/types.js';
-import type { LoadedWorld } from './annotations.js';
+import type { LoadedWorld, WorldImage } from './annotations.js';
 import { generateTrainingQuestions, type BenchQuestion } from './benchmark.js';
 import type { QuestionType } from './phrasings.js';
 import { questionNoise } from './questionNoise.js';
 import { shuffled } from './sampling.js';
-import { COLORS, NAME_WORDS, SHAPES } from './vocabulary.js';
+import { COLORS, NAME_WORDS } from './vocabulary.js';
 import { Rng } from '../tensor/random.js';
 import { groupBy } from '../util/groupBy.js';
 
@@ -37,14 +37,20 @@ export interface WorldVqaOptions {
 }
 
 /**
- * How short answers are written. 'short': a word or a phrase ("No."). 'restated': an existence answer names the
- * object shape first and its colour last, and the next word gives the verdict ("A triangle in green appears." /
- * "A triangle in green never appears."); the other types as 'short'. The colour word, the attribute the vision
- * tower's patches carry best, then sits right before the token that decides, and the model learns to look: trained
- * on existence alone (3000 steps of 4), 79.0 / 73.0 / 75.5% on POPE against 50.5 / 48.5 / 50.5% for "No.", while
- * "A triangle in green: no." (one token between colour and verdict) stayed near chance (README, "What it learns
- * today"). A restated relative position (both places written out first) measured no better, so the other types keep
- * their short answers.
+ * How short answers are written. 'short': a word or a phrase ("No."). 'restated': the answer first writes out what
+ * the question makes the model look up, each time with the colour word right before what is read off the picture,
+ * then concludes after "so" (or, for existence, with the verdict next):
+ * - existence: "A triangle in green appears." / "A triangle in green never appears.";
+ * - count: the picture's colours, the asked shape in each, then the count: "Colours red, blue: triangle red appears
+ *   twice, triangle blue never, so 2.";
+ * - colour and relative position: as 'short'.
+ * The model learns to look up an object by the token it writes, and the colour token is the key the vision tower's
+ * patches hold best (99% against 56% for shape): trained on existence alone (3000 steps of 4), 79.0 / 73.0 / 75.5% on
+ * POPE against 50.5 / 48.5 / 50.5% for "No.", while "A triangle in green: no." (one token between colour and verdict)
+ * stayed near chance. Count so answered in the default demo: 29.0 / 37.5% (seeds 0 / 1) against 31.0 / 30.0% for "2.".
+ * Relative position written the same way (each object's region and third the asked way, then the verdict) learned its
+ * places in one run of three on position alone and in no demo run, so it keeps the short answer. README, "What it
+ * learns today".
  */
 export const ANSWER_FORMS = ['short', 'restated'] as const;
 export type AnswerForm = (typeof ANSWER_FORMS)[number];
@@ -61,29 +67,54 @@ export const VQA_TYPES: readonly QuestionType[] = ['existence', 'color', 'count'
 /** What `llava world vqa` draws by default; the demo takes these with its profile's vqaPerType. */
 export const DEFAULT_VQA_OPTIONS: WorldVqaOptions = { perType: 6000, turnsPerEntry: 8, draws: 2, seed: 0 };
 
+/** What an answer is written from: the question and what it names (a restated count also needs its picture). */
+export type AnswerSource = Pick<BenchQuestion, 'type' | 'answer' | 'choices' | 'named' | 'shape'> & { readonly question?: string };
+
 /**
- * The answer in a word or a phrase: "Yes." / "No.", "Pink.", "2.", or "The red circle." (position choice). In the
- * restated form an existence answer names the object its question asks about, shape first: "A circle in red appears." /
- * "A circle in red never appears.".
+ * The answer in a word or a phrase: "Yes." / "No.", "Pink.", "2.", or "The red circle." (position choice); in the
+ * restated form (see AnswerForm) existence and count answers write out what they look up first; a restated count
+ * answer needs the question's picture.
  */
-export function shortAnswer(q: Pick<BenchQuestion, 'type' | 'answer' | 'choices'> & { readonly question?: string }, form: AnswerForm = 'short'): string {
+export function shortAnswer(q: AnswerSource, form: AnswerForm = 'short', image?: Pick<WorldImage, 'objects'>): string {
   if (q.type === 'detail') throw new Error('a detail question has no short answer');
-  const a = q.answer;
-  if (form === 'restated' && q.type === 'existence') {
-    const [color, shape] = askedObject(q.question ?? '');
-    return `A ${shape} in ${color} ${a === 'yes' ? 'appears' : 'never appears'}.`;
+  if (form === 'restated') {
+    if (q.type === 'existence') return restatedExistence(q);
+    if (q.type === 'count') return restatedCount(q, pictured(q, image));
   }
+  const a = q.answer;
   if (q.type === 'position' && a !== 'yes' && a !== 'no') return `The ${a}.`; // the choice form answers a name
   return `${a.charAt(0).toUpperCase()}${a.slice(1)}.`;
 }
 
-const OBJECT_NAME = new RegExp(`\\b(${COLORS.join('|')}) (${SHAPES.join('|')})\\b`, 'g');
+function pictured(q: AnswerSource, image: Pick<WorldImage, 'objects'> | undefined): Pick<WorldImage, 'objects'> {
+  if (image === undefined) throw new Error(`a restated ${q.type} answer is written from the picture, and none was given for "${q.question ?? q.answer}"`);
+  return image;
+}
 
-/** The one object (colour, shape) an existence question names. */
-function askedObject(question: string): [string, string] {
-  const names = [...new Set([...question.toLowerCase().matchAll(OBJECT_NAME)].map((m) => `${m[1]} ${m[2]}`))];
-  if (names.length !== 1) throw new Error(`an existence question must name one object to restate it, "${question}" names ${names.length === 0 ? 'none' : names.join(', ')}`);
-  return names[0]!.split(' ') as [string, string];
+/** The one object an existence question asks about ("red circle"). */
+function askedObject(q: AnswerSource): string {
+  const named = q.named ?? [];
+  if (named.length !== 1) throw new Error(`a restated existence answer needs the one object its question names, "${q.question ?? q.answer}" carries ${named.length}`);
+  return named[0]!;
+}
+
+/** Shape first, colour last: the colour word right before the verdict. */
+function restatedExistence(q: AnswerSource): string {
+  const [colour, shape] = askedObject(q).split(' ');
+  return `A ${shape} in ${colour} ${q.answer === 'yes' ? 'appears' : 'never appears'}.`;
+}
+
+const TIMES = ['never', 'appears', 'appears twice', 'appears thrice'] as const;
+
+function restatedCount(q: AnswerSource, image: Pick<WorldImage, 'objects'>): string {
+  const shape = q.shape;
+  if (shape === undefined) throw new Error(`a restated count answer needs the shape its question counts, "${q.question ?? q.answer}" carries none`);
+  const colours = COLORS.filter((c) => image.objects.some((o) => o.color === c));
+  const checks = colours.map((c) => {
+    const n = image.objects.filter((o) => o.color === c && o.shape === shape).length;
+    return `${shape} ${c} ${TIMES[n] ?? `appears ${n} times`}`;
+  });
+  return `Colours ${colours.join(', ')}: ${checks.join(', ')}, so ${q.answer}.`;
 }
 
 /** Questions with one key ask the same thing in other words ("Is there a red star...", "Can you see a red star..."). */
@@ -127,7 +158,7 @@ function oneDraw(world: Pick<LoadedWorld, 'images' | 'splits'>, o: WorldVqaOptio
     for (let start = 0; start < questions.length; start += turnsPerEntry) {
       const turns = questions.slice(start, start + turnsPerEntry).flatMap((q, i) => [
         { from: 'human' as const, value: i === 0 ? `${IMAGE_PLACEHOLDER}\n${noise(q.question)}` : noise(q.question) },
-        { from: 'gpt' as const, value: shortAnswer(q, o.answerForm) },
+        { from: 'gpt' as const, value: shortAnswer(q, o.answerForm, world.images.get(q.image_id)) },
       ]);
       entries.push({ image, conversations: turns });
     }

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseChoice, parseColor, parseCount, parseMentions, parseYesNo } from '../../src/eval/worldBenchParse.js';
+import { conclusion, parseChoice, parseColor, parseCount, parseMentions, parseYesNo } from '../../src/eval/worldBenchParse.js';
 
 test('yes/no from free-form replies', () => {
   const cases: [string, 'yes' | 'no' | undefined][] = [
@@ -70,4 +70,14 @@ test('mentions: plurals, shared shapes, sizes between, negations skipped', () =>
   assert.deepEqual(parseMentions('There is no green star, and not a purple hexagon, but a pink diamond.'), ['pink diamond']);
   assert.deepEqual(parseMentions('A red circle and another red circle.'), ['red circle']);
   assert.deepEqual(parseMentions('Something red near a circle.'), []);
+});
+
+test('a reasoned reply is read from its conclusion, after the last "so"', () => {
+  assert.equal(conclusion('The circle red left side first, the star blue right side third, so yes.'), ' yes.');
+  assert.equal(conclusion('It is red, so is the star, therefore: the former.'), ': the former.');
+  assert.equal(conclusion('No.'), 'No.');
+  assert.equal(conclusion('It is so'), 'It is so');
+  assert.equal(conclusion('Also, a red circle.'), 'Also, a red circle.');
+  assert.equal(parseChoice(conclusion('The circle red top first, the star blue bottom third, so the latter.'), ['red circle', 'blue star']), 'blue star');
+  assert.equal(parseCount(conclusion('Colours red, blue: star red appears twice, star blue never, so 2.')), 2);
 });

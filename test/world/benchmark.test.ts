@@ -143,3 +143,19 @@ test('POPE negatives: popular ones are frequent objects, adversarial ones co-occ
   assert.ok(popularity('popular') > 1.3 * popularity('random'), `popular ${popularity('popular')} vs random ${popularity('random')}`);
   assert.ok(cooccurrence('adversarial') > 2 * cooccurrence('random'), `adversarial ${cooccurrence('adversarial')} vs random ${cooccurrence('random')}`);
 });
+
+test('questions carry what they name: the asked object, the two compared, the counted shape', () => {
+  for (const q of questions) {
+    if (q.type === 'existence') {
+      assert.equal(q.named!.length, 1);
+      assert.ok(q.question.includes(q.named![0]!), `${q.question} names ${q.named}`);
+    }
+    if (q.type === 'count') assert.ok(q.question.includes(SHAPE_PLURAL[q.shape!]), `${q.question} counts ${q.shape}`);
+    if (q.type === 'position') {
+      const [a, b] = q.named!;
+      assert.ok(q.question.indexOf(a!) >= 0 && q.question.indexOf(a!) < q.question.lastIndexOf(b!), `${q.question}: ${a} then ${b}`);
+      assert.deepEqual(q.choices!.includes('yes') ? ['yes', 'no'] : q.named, q.choices, q.question);
+    }
+    if (q.type === 'color' || q.type === 'detail') assert.equal(q.named, undefined);
+  }
+});

@@ -81,13 +81,15 @@ test('generate, sheet, bench and score through the CLI', async () => {
     assert.ok(reworded > 0.3 * turns(entries, 'human').length && reworded < 0.7 * turns(entries, 'human').length, `${reworded} reworded`);
     await assert.rejects(run(['world', 'vqa', '--in', world, '--out', noisyFile, '--word-noise', '2']), /--word-noise must be a number from 0 to 1, got "2"/);
 
-    // Restated: the same questions; existence answers name their object before the verdict, the rest unchanged.
+    // Restated: the same questions; existence and count answers write out what they look up, colour and position unchanged.
     const restatedFile = join(dir, 'restated.json');
     await run(['world', 'vqa', '--in', world, '--out', restatedFile, '--per-type', '50', '--turns', '4', '--answer-form', 'restated']);
     const restated = JSON.parse(readFileSync(restatedFile, 'utf8')) as typeof entries;
     assert.deepEqual(turns(restated, 'human'), turns(entries, 'human'));
     const changed = turns(restated, 'gpt').filter((a, i) => a !== turns(entries, 'gpt')[i]);
-    assert.ok(changed.length > 0 && changed.every((a) => /^A \w+ in \w+ (appears|never appears)\.$/.test(a)), changed.slice(0, 3).join(' | '));
+    const forms = [/^A \w+ in \w+ (appears|never appears)\.$/, /^Colours [a-z, ]+: .*, so [0-3]\.$/];
+    assert.ok(changed.length > 0 && changed.every((a) => forms.some((f) => f.test(a))), changed.filter((a) => !forms.some((f) => f.test(a))).slice(0, 3).join(' | '));
+    assert.ok(forms.every((f) => changed.some((a) => f.test(a))), 'every restated form is there');
     await assert.rejects(run(['world', 'vqa', '--in', world, '--out', restatedFile, '--answer-form', 'sentence']), /--answer-form must be one of short, restated, got "sentence"/);
 
     // Attached to instruction data: each conversation about a train image gains two questions; a bad record stops it.

@@ -10,6 +10,7 @@ import { attachShortAnswers, shortAnswer, worldVqaEntries } from '../../src/worl
 import { PHRASINGS, trainingPhrasings } from '../../src/world/phrasings.js';
 import { conversationProblem } from '../../src/datagen/export.js';
 import { parseCount, parseColor, parseYesNo } from '../../src/eval/worldBenchParse.js';
+import { readReply } from '../../src/eval/worldBench.js';
 import { allObjectKinds, objectName } from '../../src/world/vocabulary.js';
 
 const { annotations, splits } = describeWorld(1200, 64, 5);
@@ -133,30 +134,48 @@ test('types: one type alone asks exactly the questions the full set holds of it;
 });
 
 test('restated answers: existence names its object shape first, then the verdict; the parsers read the same answer', () => {
-  const q = (question: string, answer: string) => ({ type: 'existence' as const, answer, choices: ['yes', 'no'], question });
-  assert.equal(shortAnswer(q('Is there a green triangle in the image?', 'no'), 'restated'), 'A triangle in green never appears.');
-  assert.equal(shortAnswer(q('Can you see a Pink Star?', 'yes'), 'restated'), 'A star in pink appears.');
-  assert.equal(shortAnswer(q('Is there a green triangle in the image?', 'no'), 'short'), 'No.');
-  assert.throws(() => shortAnswer(q('Is there anything here?', 'no'), 'restated'), /must name one object to restate it, "Is there anything here\?" names none/);
-  assert.throws(() => shortAnswer(q('Is there a red circle or a blue star?', 'no'), 'restated'), /names red circle, blue star/);
+  const q = (named: string[], answer: string) => ({ type: 'existence' as const, answer, choices: ['yes', 'no'], named, question: 'Is it there?' });
+  assert.equal(shortAnswer(q(['green triangle'], 'no'), 'restated'), 'A triangle in green never appears.');
+  assert.equal(shortAnswer(q(['pink star'], 'yes'), 'restated'), 'A star in pink appears.');
+  assert.equal(shortAnswer(q(['green triangle'], 'no'), 'short'), 'No.');
+  assert.throws(() => shortAnswer(q([], 'no'), 'restated'), /needs the one object its question names, "Is it there\?" carries 0/);
+});
+
+test('restated answers: count checks the asked shape in each of the picture\'s colours; colour and position stay short', () => {
+  const box = (x: number, y: number) => ({ x0: x - 0.05, y0: y - 0.05, x1: x + 0.05, y1: y + 0.05 });
+  const image = {
+    objects: [
+      { color: 'red' as const, shape: 'circle' as const, size: 'small' as const, box: box(0.1, 0.1) },
+      { color: 'blue' as const, shape: 'star' as const, size: 'large' as const, box: box(0.9, 0.5) },
+      { color: 'red' as const, shape: 'star' as const, size: 'small' as const, box: box(0.5, 0.9) },
+      { color: 'red' as const, shape: 'star' as const, size: 'small' as const, box: box(0.2, 0.6) },
+    ],
+  };
+  assert.equal(shortAnswer({ type: 'count', answer: '3', shape: 'star' }, 'restated', image), 'Colours red, blue: star red appears twice, star blue appears, so 3.');
+  assert.equal(shortAnswer({ type: 'count', answer: '0', shape: 'hexagon' }, 'restated', image), 'Colours red, blue: hexagon red never, hexagon blue never, so 0.');
+  assert.equal(shortAnswer({ type: 'color', answer: 'red' }, 'restated', image), 'Red.');
+  assert.equal(shortAnswer({ type: 'position', answer: 'yes', choices: ['yes', 'no'], named: ['red circle', 'blue star'] }, 'restated', image), 'Yes.');
+  assert.throws(() => shortAnswer({ type: 'count', answer: '3', shape: 'star', question: 'How many stars?' }, 'restated'), /written from the picture, and none was given for "How many stars\?"/);
+  assert.throws(() => shortAnswer({ type: 'count', answer: '3', question: 'How many?' }, 'restated', image), /needs the shape its question counts, "How many\?" carries none/);
+});
+
+test('restated conversations ask the same questions, and the benchmark reads every answer as the short form', () => {
   const restated = worldVqaEntries(world, { perType: 400, turnsPerEntry: 3, seed: 1, answerForm: 'restated' });
   const plain = worldVqaEntries(world, { perType: 400, turnsPerEntry: 3, seed: 1 });
   assert.deepEqual(restated.map((e) => e.conversations.filter((_, i) => i % 2 === 0)), plain.map((e) => e.conversations.filter((_, i) => i % 2 === 0)), 'the same questions');
-  const typeOf = new Map(questions.map((q) => [q.question, q.type]));
-  let existence = 0;
+  const byText = new Map(questions.map((q) => [`${q.image}|${q.question}`, q]));
+  const changed = new Map<string, number>();
   restated.forEach((e, k) => {
     for (let i = 0; i < e.conversations.length; i += 2) {
-      const question = e.conversations[i]!.value.replace('<image>\n', '');
+      const q = byText.get(`${e.image}|${e.conversations[i]!.value.replace('<image>\n', '')}`)!;
       const [was, now] = [plain[k]!.conversations[i + 1]!.value, e.conversations[i + 1]!.value];
-      if (typeOf.get(question) !== 'existence') {
-        assert.equal(now, was, question);
-        continue;
-      }
-      existence++;
-      const [, shape, colour] = now.match(/^A (\w+) in (\w+) (?:appears|never appears)\.$/)!;
-      assert.ok(question.toLowerCase().includes(`${colour} ${shape}`), `${question} -> ${now}`);
-      assert.equal(parseYesNo(now), parseYesNo(was), `${question}: ${was} / ${now}`);
+      if (q.type === 'color' || q.type === 'position') assert.equal(now, was, q.question);
+      else changed.set(q.type, (changed.get(q.type) ?? 0) + 1);
+      const id = { ...q, id: 'x' };
+      assert.equal(readReply(id, now), readReply(id, was), `${q.question}: ${was} / ${now}`);
+      assert.equal(readReply(id, now), q.answer, `${q.question}: ${now}`);
+      if (q.type === 'existence') assert.match(now, new RegExp(`^A ${q.named![0]!.split(' ')[1]} in ${q.named![0]!.split(' ')[0]} (?:appears|never appears)\\.$`));
     }
   });
-  assert.ok(existence > 100, `${existence} existence answers`);
+  for (const type of ['existence', 'count']) assert.ok((changed.get(type) ?? 0) > 50, `${changed.get(type)} ${type} answers`);
 });
