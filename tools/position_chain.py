@@ -17,10 +17,12 @@ import json
 import os
 import re
 
+from where_questions import REGIONS as REGION_PHRASES, bare, load_world
+
 COLOURS = ['red', 'orange', 'yellow', 'green', 'blue', 'purple', 'pink']
 SHAPES = ['circle', 'square', 'triangle', 'diamond', 'star', 'hexagon']
-REGIONS = [['top left corner', 'top', 'top right corner'], ['left side', 'center', 'right side'],
-           ['bottom left corner', 'bottom', 'bottom right corner']]
+# The world's nine regions without their prepositions ("top left corner", "center").
+REGIONS = [[bare(r) for r in row] for row in REGION_PHRASES]
 CELL = {REGIONS[r][c]: (r, c) for r in range(3) for c in range(3)}
 THIRDS = ['first', 'second', 'third']
 NAME = re.compile(r'\b(' + '|'.join(COLOURS) + r') (' + '|'.join(SHAPES) + r')\b')
@@ -29,17 +31,15 @@ PLACE = re.compile(r'(' + '|'.join(SHAPES) + r') (' + '|'.join(COLOURS) + r') ('
 
 
 def cells(world):
-    """{image file: {"red circle": [(row, col), ...]}}: each object's ninth by its box centre."""
-    with open(os.path.join(world, 'annotations.json')) as f:
-        ann = json.load(f)
-    shapes = {c['id']: c['name'] for c in ann['categories']}
-    images = {i['id']: i for i in ann['images']}
+    """{image file: {"red circle": [(row, col), ...]}}: each object's ninth by its box centre, no margin at borders."""
+    images, objects, shapes, _ = load_world(world)
     out = collections.defaultdict(lambda: collections.defaultdict(list))
-    for a in ann['annotations']:
-        im = images[a['image_id']]
-        x, y, w, h = a['bbox']
-        cx, cy = (x + w / 2) / im['width'], (y + h / 2) / im['height']
-        out[im['file_name']][f"{a['attributes']['color']} {shapes[a['category_id']]}"].append((min(2, int(cy * 3)), min(2, int(cx * 3))))
+    for image_id, objs in objects.items():
+        im = images[image_id]
+        for a in objs:
+            x, y, w, h = a['bbox']
+            cx, cy = (x + w / 2) / im['width'], (y + h / 2) / im['height']
+            out[im['file_name']][f"{a['attributes']['color']} {shapes[a['category_id']]}"].append((min(2, int(cy * 3)), min(2, int(cx * 3))))
     return out
 
 
