@@ -141,7 +141,7 @@ function popeScore(setting: PopeScore['setting'], questions: readonly BenchQuest
   let tn = 0;
   for (const q of questions) {
     // As in POPE, anything not read as "yes" counts as "no".
-    const saidYes = parseYesNo(conclusion(replies.get(q.id) ?? '')) === 'yes';
+    const saidYes = readReply(q, replies.get(q.id) ?? '') === 'yes';
     if (q.answer === 'yes') saidYes ? tp++ : fn++;
     else saidYes ? fp++ : tn++;
   }
